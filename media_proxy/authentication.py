@@ -1,0 +1,37 @@
+"""How API and media callers prove who they are (DRF authentication classes)."""
+
+from django.contrib.auth import get_user_model
+from rest_framework.authentication import BaseAuthentication, TokenAuthentication
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+
+from media_proxy.signing import QUERY_PARAM, InvalidLink, read_link
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    """`Authorization: Bearer <token>`, the token from POST /api/v1/auth/token (DRF authtoken)."""
+
+    keyword = "Bearer"
+
+
+class SignedLinkAuthentication(BaseAuthentication):
+    """`?sig=` on a media URL: a signed link bound to one user, book and path.
+
+    A bad link is a 403 with a clear detail, not a fall-through to anonymous.
+    """
+
+    def authenticate(self, request: Request):
+        token = request.query_params.get(QUERY_PARAM)
+        if token is None:
+            return None
+        try:
+            claims = read_link(token)
+        except InvalidLink as error:
+            raise PermissionDenied(str(error)) from None
+        kwargs = request.parser_context.get("kwargs", {})
+        if claims.book_id != kwargs.get("book_id") or claims.path != kwargs.get("asset_path"):
+            raise PermissionDenied("This media link is for another file.")
+        user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
+        if user is None:
+            raise PermissionDenied("This media link is not valid.")
+        return user, claims

@@ -1,0 +1,237 @@
+"""Plan one media request: which range to ask DCS for, then what to answer.
+
+Pure functions over plain data (no Django, no I/O), in two steps:
+
+1. `choose_upstream_range` picks the one DCS request that both teaches the
+   object's size and ETag and, in the common cases, carries exactly the
+   bytes the client will get. DCS is not RFC 9110 compliant (it answers 416
+   for a last position past the end and reads only the first range), so
+   the client's header is never forwarded as it is.
+2. Once DCS answered, `plan_response` decides the client's response from the
+   object's real size and ETag (RFC 9110 rules from `ranges`), and
+   `window_in` tells whether the bytes DCS is sending cover it, and where.
+   When they do not (stale size, If-Range mismatch, multipart) the caller
+   makes one exact request per byte range: bounded by `max_parts`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from media_proxy.ranges import (
+    ByteRange,
+    ParsedRange,
+    Precondition,
+    RangeDecision,
+    RangeHeaderKind,
+    RangeOutcome,
+    decide_ranges,
+    evaluate_preconditions,
+    if_range_allows_partial,
+)
+
+PROBE_RANGE = "bytes=0-0"
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """What the client asked, parsed once from its headers."""
+
+    method: str  # "GET" or "HEAD"
+    range: ParsedRange
+    if_range: str | None = None
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_unmodified_since: str | None = None
+    if_modified_since: str | None = None
+
+    @property
+    def wants_ranges(self) -> bool:
+        return self.range.kind in (RangeHeaderKind.SPECS, RangeHeaderKind.INVALID)
+
+
+def choose_upstream_range(
+    request: ClientRequest, known_size: int | None, *, max_parts: int
+) -> str | None:
+    """The Range header for the one DCS request made first (None: the whole object).
+
+    `known_size` is a recently seen size of the object, or None. It only
+    makes the request tighter; the answer is always checked against what DCS
+    reports, so a stale size costs one more request, never a wrong byte.
+    """
+    if request.method == "HEAD" or request.range.kind is RangeHeaderKind.INVALID:
+        return PROBE_RANGE
+    if request.range.kind is not RangeHeaderKind.SPECS:
+        return None
+    if request.if_range is not None and not _if_range_can_match(request.if_range):
+        return None
+    if len(request.range.specs) > 1:
+        return _first_part_range(request.range, known_size, max_parts)
+    spec = request.range.specs[0]
+    if spec.suffix_length is not None:
+        return f"bytes=-{spec.suffix_length}" if spec.suffix_length > 0 else PROBE_RANGE
+    assert spec.first is not None
+    if spec.last is None:
+        return f"bytes={spec.first}-"
+    if known_size is not None and spec.first < known_size:
+        return f"bytes={spec.first}-{min(spec.last, known_size - 1)}"
+    # Size unknown: DCS would answer 416 to a last position past the end, so
+    # ask open-ended and stop reading at `last` (RFC 9110 14.1.2 clamping).
+    return f"bytes={spec.first}-"
+
+
+def _first_part_range(parsed: ParsedRange, known_size: int | None, max_parts: int) -> str | None:
+    """For several ranges: the first part's bytes when the size is known, else a probe."""
+    if known_size is None:
+        return PROBE_RANGE
+    decision = decide_ranges(parsed, known_size, max_parts=max_parts)
+    if decision.outcome is RangeOutcome.FULL:
+        return None
+    if decision.outcome is RangeOutcome.UNSATISFIABLE:
+        return PROBE_RANGE
+    return exact_range(decision.ranges[0])
+
+
+def _if_range_can_match(if_range: str) -> bool:
+    # Only a strong entity-tag can ever match: DCS sends no Last-Modified, so
+    # an HTTP-date (or a weak tag) always means "send the whole body".
+    return if_range.startswith('"')
+
+
+class Status(enum.IntEnum):
+    OK = 200
+    PARTIAL_CONTENT = 206
+    NOT_MODIFIED = 304
+    PRECONDITION_FAILED = 412
+    RANGE_NOT_SATISFIABLE = 416
+
+
+@dataclass(frozen=True)
+class ResponsePlan:
+    status: Status
+    size: int
+    ranges: tuple[
+        ByteRange, ...
+    ] = ()  # what the body carries: one for 200/206, several for multipart
+
+    @property
+    def has_body(self) -> bool:
+        return self.status in (Status.OK, Status.PARTIAL_CONTENT)
+
+    @property
+    def is_multipart(self) -> bool:
+        return len(self.ranges) > 1
+
+
+def plan_response(
+    request: ClientRequest, size: int, etag: str | None, *, max_parts: int
+) -> ResponsePlan:
+    """The client's response for an object of `size` bytes with `etag` (RFC 9110 13.2.2 order)."""
+    precondition = evaluate_preconditions(
+        request.method,
+        etag,
+        if_match=request.if_match,
+        if_none_match=request.if_none_match,
+        if_unmodified_since=request.if_unmodified_since,
+        if_modified_since=request.if_modified_since,
+    )
+    if precondition is Precondition.NOT_MODIFIED:
+        return ResponsePlan(Status.NOT_MODIFIED, size)
+    if precondition is Precondition.PRECONDITION_FAILED:
+        return ResponsePlan(Status.PRECONDITION_FAILED, size)
+    whole = (ByteRange(0, size - 1),) if size else ()
+    if not request.wants_ranges or not if_range_allows_partial(request.if_range, etag):
+        return ResponsePlan(Status.OK, size, whole)
+    decision: RangeDecision = decide_ranges(request.range, size, max_parts=max_parts)
+    if decision.outcome is RangeOutcome.UNSATISFIABLE:
+        return ResponsePlan(Status.RANGE_NOT_SATISFIABLE, size)
+    if decision.outcome is RangeOutcome.FULL:
+        return ResponsePlan(Status.OK, size, whole)
+    return ResponsePlan(Status.PARTIAL_CONTENT, size, decision.ranges)
+
+
+@dataclass(frozen=True)
+class UpstreamAnswer:
+    """What DCS said about the object: its size and ETag, and which bytes its body carries."""
+
+    size: int
+    etag: str | None
+    body: ByteRange | None  # None: no body bytes (416, or a 0-byte object)
+
+
+class UpstreamMismatch(ValueError):
+    """DCS answered something other than what was asked: never relay it."""
+
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
+_UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d{1,19})$")
+
+
+def read_upstream_answer(
+    asked: str | None,
+    status: int,
+    content_range: str | None,
+    content_length: str | None,
+    etag: str | None,
+) -> UpstreamAnswer:
+    """Check DCS's status line and headers against the Range we sent; raise UpstreamMismatch."""
+    if status == 416:
+        match = _UNSATISFIED_RANGE.match(content_range or "")
+        if not match:
+            raise UpstreamMismatch(f"416 without a usable Content-Range: {content_range!r}")
+        return UpstreamAnswer(int(match[1]), etag, None)
+    if status == 200:
+        if content_length is None or not content_length.isdigit():
+            raise UpstreamMismatch("200 without a Content-Length")
+        size = int(content_length)
+        # A 200 to a Range request means DCS ignored Range: it is the whole
+        # object, and the caller slices the bytes it needs out of it.
+        return UpstreamAnswer(size, etag, ByteRange(0, size - 1) if size else None)
+    if status != 206:
+        raise UpstreamMismatch(f"unexpected status {status}")
+    match = _CONTENT_RANGE.match(content_range or "")
+    if not match:
+        raise UpstreamMismatch(f"206 with a malformed Content-Range: {content_range!r}")
+    start, end, size = int(match[1]), int(match[2]), int(match[3])
+    if not start <= end < size:
+        raise UpstreamMismatch(f"206 with an impossible Content-Range: {content_range!r}")
+    body = ByteRange(start, end)
+    if content_length is not None and content_length != str(body.length):
+        raise UpstreamMismatch(f"Content-Length {content_length} for {content_range!r}")
+    expected = _expected_body(asked, size)
+    if expected != body:
+        raise UpstreamMismatch(f"asked {asked!r}, DCS sent {content_range!r}")
+    return UpstreamAnswer(size, etag, body)
+
+
+def _expected_body(asked: str | None, size: int) -> ByteRange | None:
+    """The bytes DCS's contract promises for the single range we sent it."""
+    if asked is None:
+        return ByteRange(0, size - 1) if size else None
+    first, _, last = asked.removeprefix("bytes=").partition("-")
+    if not first:
+        return ByteRange(max(0, size - int(last)), size - 1)
+    end = size - 1 if not last else int(last)
+    return ByteRange(int(first), end)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a wanted range sits inside the bytes an upstream body carries."""
+
+    skip: int
+    length: int
+
+
+def window_in(body: ByteRange | None, wanted: ByteRange) -> Window | None:
+    """The part of `body` that is `wanted`, or None when `body` does not cover it all."""
+    if body is None or wanted.start < body.start or wanted.end > body.end:
+        return None
+    return Window(wanted.start - body.start, wanted.length)
+
+
+def exact_range(wanted: ByteRange) -> str:
+    """A Range header DCS answers exactly (the range lies inside the object)."""
+    return f"bytes={wanted.start}-{wanted.end}"

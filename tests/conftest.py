@@ -1,0 +1,151 @@
+"""Fixtures shared by the suite: the DCS emulator, the LMS under gunicorn, tools, data."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+(ROOT / "var").mkdir(exist_ok=True)
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; in CI a missing tool fails the test, on a laptop it skips it."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
+    if path:
+        return path
+    message = f"{name} is not installed (apt: see .ci/run)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory) -> Path:
+    """The emulator's object store: test files plus the demo book."""
+    from tests.media import build_media_root
+
+    return build_media_root(tmp_path_factory.mktemp("dcs"))
+
+
+@pytest.fixture(scope="session")
+def dcs_server(media_root):
+    from dcs_emulator import run_in_thread
+
+    emulator = run_in_thread(media_root, email=settings.DCS_EMAIL, password=settings.DCS_PASSWORD)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def dcs(dcs_server):
+    """The emulator, with faults off and counters at zero for this test."""
+    dcs_server.reset()
+    yield dcs_server
+    dcs_server.reset()
+
+
+class LMSServer:
+    def __init__(self, base_url: str, log_path: Path, process: subprocess.Popen) -> None:
+        self.base_url = base_url
+        self.log_path = log_path
+        self.process = process
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
+
+
+def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LMS_TESTING": "1",
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"sqlite:///{database_name}",
+        "DCS_BASE_URL": dcs_base_url,
+        "DCS_EMAIL": settings.DCS_EMAIL,
+        "DCS_PASSWORD": settings.DCS_PASSWORD,
+        "DCS_READ_TIMEOUT": "2",
+        "DCS_CONNECT_TIMEOUT": "1",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path, port: int | None = None) -> LMSServer:
+    port = port or free_port()
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "lms.wsgi",
+            "--config",
+            str(ROOT / "deploy" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    return LMSServer(f"http://127.0.0.1:{port}", log_path, process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def lms_server(django_db_setup, dcs_server, tmp_path_factory):
+    """The LMS under gunicorn (gthread), on the test database, talking to the emulator."""
+    from django.db import connection
+
+    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"])
+    server = start_gunicorn(env, tmp_path_factory.mktemp("lms") / "gunicorn.log")
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture
+def lms(lms_server, transactional_db, dcs):
+    """The running LMS for one test; data created in the test is committed, so it sees it."""
+    return lms_server
