@@ -248,7 +248,7 @@ def _parse_member(text: str) -> RangeSpec | None:
         return RangeSpec(_position(first), None, None)
     # RFC 9110 14.1.1: last-pos < first-pos is invalid.
     if len(first) > _MAX_DIGITS or len(last) > _MAX_DIGITS:
-        if False:
+        if _greater(first, last):
             return None
     elif int(first) > int(last):
         return None
