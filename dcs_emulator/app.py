@@ -118,7 +118,7 @@ class DCSApp:
             chunks = reply.body(write)
         else:
             chunks = iter((reply.body,) if reply.body else ())
-        return self._sent(chunks, request, reply.status, record)
+        return self._sent(chunks, request, reply, record)
 
     def _record(self, request: Request, environ: dict[str, Any]) -> RequestRecord:
         connection = environ.get(CONNECTION_KEY)
@@ -139,22 +139,27 @@ class DCSApp:
         self,
         chunks: Iterator[bytes],
         request: Request,
-        status: int,
+        reply: Reply,
         record: RequestRecord | None,
     ) -> Iterator[bytes]:
+        """Pass the body through, keeping the record up to date.
+
+        The record is completed (and the log line written) just *before* the
+        last byte of the Content-Length is handed over, so whoever has read the
+        whole response finds it complete. A cut or failed body completes it
+        when it ends, which is before the server closes the connection.
+        """
         started = time.monotonic()
-        sent = 0
+        length = next((int(v) for k, v in reply.headers if k.lower() == "content-length"), None)
         has_body = request.method != "HEAD"  # the server drops a HEAD's body
-        try:
-            for chunk in chunks:
-                yield chunk
-                sent += len(chunk) if has_body else 0
-                if record is not None:
-                    record.bytes_sent = sent
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        handed = 0
+        done = False
+
+        def finish() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
             if record is not None:
                 record.finished_at = time.time()
             range_header = request.headers.get("Range")
@@ -163,10 +168,24 @@ class DCSApp:
                 request.method,
                 request.full_path.rstrip("?"),
                 f" (Range: {range_header})" if range_header is not None else "",
-                status,
-                sent,
+                reply.status,
+                handed if has_body else 0,
                 (time.monotonic() - started) * 1000,
             )
+
+        try:
+            for chunk in chunks:
+                handed += len(chunk)
+                if record is not None and has_body:
+                    record.bytes_sent = handed
+                if length is not None and handed >= length:
+                    finish()
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            finish()
 
     # --- routing ---------------------------------------------------------
 

@@ -28,7 +28,10 @@ class Faults:
     status: int | None = None
     #: on a 206, send a Content-Range shifted by one byte; the body stays true
     wrong_content_range: bool = False
-    #: lifetime in seconds of tokens issued from now on (None: the server's)
+    #: lifetime in seconds of tokens issued from now on (None: the server's).
+    #: Like DCS's, ``iat``/``exp`` are whole seconds (``exp = int(now + lifetime)``),
+    #: so a 1-second token dies at the next second boundary (valid for 0-1 s) and
+    #: 0 gives tokens that are already expired.
     token_lifetime: float | None = None
 
     def reset(self) -> None:

@@ -26,7 +26,7 @@ class RequestRecord:
     client: str  # "host:port"
     connection_id: int  # one number per TCP connection
     status: int | None = None
-    bytes_sent: int = 0  # body bytes handed to the socket
+    bytes_sent: int = 0  # body bytes handed to the server for this response
     finished_at: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +59,7 @@ class ConnectionInfo:
 class _Counters:
     requests: int = 0
     connections_opened: int = 0
+    tcp_accepts: int = 0
     logins: int = 0
     object_requests: int = 0
     listing_requests: int = 0
@@ -69,7 +70,8 @@ class Stats:
 
     ``connections_opened`` counts the TCP connections accepted since the last
     reset that carried at least one DCS request, so connections used only for
-    the control endpoints (``/_emulator/...``) are left out.
+    the control endpoints (``/_emulator/...``) are left out. ``tcp_accepts``
+    counts every accept since the last reset, whatever came over it.
     """
 
     def __init__(self) -> None:
@@ -93,6 +95,10 @@ class Stats:
     @property
     def connections_opened(self) -> int:
         return self._counters.connections_opened
+
+    @property
+    def tcp_accepts(self) -> int:
+        return self._counters.tcp_accepts
 
     @property
     def logins(self) -> int:
@@ -122,6 +128,7 @@ class Stats:
 
     def connection_accepted(self, peer: str) -> ConnectionInfo:
         with self._lock:
+            self._counters.tcp_accepts += 1
             return ConnectionInfo(id=next(self._ids), peer=peer, generation=self._generation)
 
     def request_started(self, record: RequestRecord, connection: ConnectionInfo | None) -> None:

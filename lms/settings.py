@@ -4,6 +4,7 @@ Every setting here has a line in the README's settings table. Defaults are
 for development: SQLite, a local-memory cache and the local DCS emulator.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -83,7 +84,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     # A file, not memory: the servers a test run starts read the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # One per test process, so concurrent runs never share one.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
+    }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lms")}
@@ -146,6 +150,8 @@ MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=64 * 1024)
 MEDIA_CACHE_MAX_AGE = env.int("MEDIA_CACHE_MAX_AGE", default=86400)
 MEDIA_METADATA_TTL = env.int("MEDIA_METADATA_TTL", default=300)
 MEDIA_MAX_RANGES = env.int("MEDIA_MAX_RANGES", default=16)
+# nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
+MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
 
 LOGGING = {
     "version": 1,

@@ -396,6 +396,10 @@ class DCSClient:
 
     # --- token -----------------------------------------------------------------------
 
+    def authorization(self) -> str:
+        """The `Authorization` value for a DCS request made by someone else (nginx offload)."""
+        return f"Bearer {self._token()}"
+
     def _token(self) -> str:
         """The current token: process copy, else the shared cache, else a (single-flight) login."""
         local = self._local

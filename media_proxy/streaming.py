@@ -18,6 +18,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlencode
 
 from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -25,6 +26,7 @@ from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from media_proxy.dcs import DCSClient, DCSUnavailable, UpstreamResponse
 from media_proxy.media_types import content_type_for, inline_disposition
 from media_proxy.planning import (
+    PROBE_RANGE,
     ClientRequest,
     ResponsePlan,
     Status,
@@ -55,7 +57,15 @@ class MediaObject:
     @property
     def cache_key(self) -> str:
         digest = hashlib.sha256(f"{self.publisher}\0{self.book_name}\0{self.path}".encode())
-        return f"media:size:{digest.hexdigest()[:32]}"
+        return f"media:info:{digest.hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's size and ETag as DCS last reported them (cached for MEDIA_METADATA_TTL)."""
+
+    size: int
+    etag: str | None
 
 
 @dataclass
@@ -176,11 +186,13 @@ class MediaResponder:
         max_parts: int,
         size_ttl: int,
         subtitle_max_bytes: int,
+        offload_location: str = "/_dcs_object",
     ) -> None:
         self._dcs = dcs
         self._subtitle_max_bytes = subtitle_max_bytes
+        self._offload_location = offload_location
+        self._cache_control = f"private, max-age={max_age}"
         self._chunk_size = chunk_size
-        self._max_age = max_age
         self._max_parts = max_parts
         self._size_ttl = size_ttl
 
@@ -188,8 +200,9 @@ class MediaResponder:
         self, obj: MediaObject, request: ClientRequest, record: StreamRecord
     ) -> HttpResponseBase:
         """Raise DCSError subclasses for upstream failures before any byte is sent."""
+        known = cache.get(obj.cache_key)
         asked = choose_upstream_range(
-            request, cache.get(obj.cache_key), max_parts=self._max_parts
+            request, known.size if known else None, max_parts=self._max_parts
         )
         started = time.monotonic()
         upstream = self._dcs.get_object(obj.publisher, obj.book_name, obj.path, range_header=asked)
@@ -197,7 +210,7 @@ class MediaResponder:
         record.upstream_status = upstream.status
         try:
             answer = _read_answer(asked, upstream)
-            cache.set(obj.cache_key, answer.size, self._size_ttl)
+            cache.set(obj.cache_key, ObjectInfo(answer.size, answer.etag), self._size_ttl)
             plan = plan_response(request, answer.size, answer.etag, max_parts=self._max_parts)
             record.status = int(plan.status)
             if not plan.has_body or request.method == "HEAD":
@@ -227,6 +240,55 @@ class MediaResponder:
         if plan.status == Status.PARTIAL_CONTENT:
             response["Content-Range"] = wanted.content_range(plan.size)
         return response
+
+    def respond_offloaded(
+        self, obj: MediaObject, request: ClientRequest, record: StreamRecord
+    ) -> HttpResponseBase | None:
+        """Decide here, let nginx move the bytes (X-Accel-Redirect); None: stream instead.
+
+        The decision uses the object's cached size and ETag (one DCS probe when
+        not cached). nginx asks DCS for exactly the planned range with the token
+        in X-Dcs-Authorization, which it consumes and never forwards. Multipart
+        answers stay with the streaming mode, which is exact for them.
+        """
+        info = cache.get(obj.cache_key) or self._probe(obj)
+        plan = plan_response(request, info.size, info.etag, max_parts=self._max_parts)
+        record.status = int(plan.status)
+        if plan.is_multipart:
+            return None
+        if request.method == "HEAD" or not plan.has_body or not plan.ranges:
+            return self._headers_only(obj, plan, info.etag, request.method)
+        wanted = plan.ranges[0]
+        response = HttpResponse(status=plan.status)
+        del response["Content-Type"]
+        response["X-Accel-Redirect"] = (
+            self._offload_location
+            + "?"
+            + urlencode(
+                {"publisher": obj.publisher, "book": obj.book_name, "path": obj.path},
+                quote_via=quote,
+            )
+        )
+        response["X-Dcs-Authorization"] = self._dcs.authorization()
+        response["X-Dcs-Range"] = exact_range(wanted) if plan.status == 206 else ""
+        response["X-Media-Content-Type"] = content_type_for(obj.path)
+        response["X-Media-Cache-Control"] = self._cache_control
+        response["X-Media-Content-Disposition"] = inline_disposition(obj.path)
+        response["X-Media-Vary"] = VARY
+        record.outcome = "offloaded"
+        stream_logger.info("media_stream %s", record)
+        return response
+
+    def _probe(self, obj: MediaObject) -> ObjectInfo:
+        upstream = self._dcs.get_object(
+            obj.publisher, obj.book_name, obj.path, range_header=PROBE_RANGE
+        )
+        with upstream:
+            answer = _read_answer(PROBE_RANGE, upstream)
+            upstream.release()
+        info = ObjectInfo(answer.size, answer.etag)
+        cache.set(obj.cache_key, info, self._size_ttl)
+        return info
 
     def respond_srt_as_vtt(self, obj: MediaObject) -> HttpResponse:
         """An .srt converted to WebVTT for <track>; subtitles are small, so read whole."""
@@ -334,7 +396,7 @@ class MediaResponder:
         self, response: HttpResponseBase, obj: MediaObject, etag: str | None
     ) -> None:
         response["Accept-Ranges"] = "bytes"
-        response["Cache-Control"] = f"private, max-age={self._max_age}"
+        response["Cache-Control"] = self._cache_control
         response["Vary"] = VARY
         if etag:
             response["ETag"] = etag

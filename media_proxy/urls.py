@@ -8,7 +8,9 @@ urlpatterns = [
     # Any book id and any path (even empty) reach the view, which answers a
     # JSON 404 or 400 instead of the HTML 404 of an unmatched URL.
     re_path(
-        r"^books/(?P<book_id>[^/]+)/media/(?P<asset_path>[\s\S]*)$", MediaView.as_view(), name="media"
+        r"^books/(?P<book_id>[^/]+)/media/(?P<asset_path>[\s\S]*)$",
+        MediaView.as_view(),
+        name="media",
     ),
     re_path(r"^books/(?P<book_id>[^/]+)/media-links$", MediaLinkView.as_view(), name="media-links"),
 ]

@@ -110,7 +110,7 @@ class MediaView(MediaAPIView):
         try:
             if request.query_params.get("format") == "vtt" and path.lower().endswith(".srt"):
                 return get_responder().respond_srt_as_vtt(obj)
-            return get_responder().respond(obj, client_request_from(request), record)
+            return self._respond(request, obj, record)
         except DCSNotFound:
             raise NotFound("Media not found.") from None
         except DCSTimeout:
@@ -121,6 +121,15 @@ class MediaView(MediaAPIView):
             raise BadGateway() from None
 
     head = get
+
+    def _respond(self, request: Request, obj: MediaObject, record: StreamRecord):
+        responder, client_request = get_responder(), client_request_from(request)
+        # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
+        if settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off":
+            response = responder.respond_offloaded(obj, client_request, record)
+            if response is not None:
+                return response
+        return responder.respond(obj, client_request, record)
 
 
 class MediaLinkView(MediaAPIView):

@@ -73,10 +73,13 @@ def dcs(dcs_server):
 
 
 class LMSServer:
-    def __init__(self, base_url: str, log_path: Path, process: subprocess.Popen) -> None:
+    def __init__(
+        self, base_url: str, log_path: Path, process: subprocess.Popen, offload: bool = False
+    ) -> None:
         self.base_url = base_url
         self.log_path = log_path
         self.process = process
+        self.offload = offload  # nginx in front, MEDIA_NGINX_OFFLOAD on
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -143,6 +146,25 @@ def lms_server(django_db_setup, dcs_server, tmp_path_factory):
     server = start_gunicorn(env, tmp_path_factory.mktemp("lms") / "gunicorn.log")
     yield server
     stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def lms_offload_server(django_db_setup, dcs_server, tmp_path_factory):
+    """nginx (the shipped template) in front of a second gunicorn in offload mode."""
+    from django.db import connection
+
+    from tests.nginx import start_nginx
+
+    directory = tmp_path_factory.mktemp("nginx")
+    env = server_env(
+        dcs_server.base_url, connection.settings_dict["NAME"], MEDIA_NGINX_OFFLOAD="true"
+    )
+    app = start_gunicorn(env, directory / "gunicorn.log")
+    dcs_address = dcs_server.base_url.removeprefix("http://")
+    nginx, port = start_nginx(directory, app.base_url.removeprefix("http://"), dcs_address)
+    yield LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
+    stop(nginx)
+    stop(app.process)
 
 
 @pytest.fixture

@@ -1,0 +1,228 @@
+"""The course page in a real browser: sign in, play, seek, subtitles, and no access for others.
+
+Chromium's media stack is the client that matters: it asks for byte ranges
+and seeks only if the proxy answers them with 206, so every media response
+is recorded and checked.
+"""
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import (
+    TIMEOUT_MS,
+    media_element,
+    media_state,
+    play_and_seek,
+    sign_in,
+)
+from tests.conftest import ROOT
+from tests.media import DEMO_MEDIA
+
+pytestmark = [pytest.mark.browser, pytest.mark.wire]
+
+BOOK_MEDIA = DEMO_MEDIA / "english-7"
+DURATION = 36.0  # every demo audio/video file lasts 36 s
+SEEK_TARGETS = [5.0, 20.0, 34.0]
+PLAYABLE = {
+    "audio/01-welcome.mp3": ("audio", "audio/mpeg"),
+    "audio/02-dialogue.ogg": ("audio", "audio/ogg"),
+    "audio/03-listening.wav": ("audio", "audio/wav"),
+    "audio/04-song.m4a": ("audio", "audio/mp4"),
+    "Ünite 1/müzik.mp3": ("audio", "audio/mpeg"),  # a non-ASCII path, percent-encoded
+    "video/lesson-1.mp4": ("video", "video/mp4"),
+    "video/lesson-2.webm": ("video", "video/webm"),
+}
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+SCREENSHOT = ROOT / "docs" / "book-page.png"
+
+
+@pytest.fixture
+def student_page(page, traffic, demo_book):
+    """demo-student, signed in through the login page, on the english-7 book page."""
+    sign_in(page, "demo-student", f"/books/{demo_book.pk}/")
+    expect(page.locator("h1")).to_have_text(demo_book.title)
+    return page
+
+
+def assert_partial_responses(traffic, path: str) -> None:
+    """Every response for a played file was a 206 with a Content-Range inside the file."""
+    responses = traffic.for_path(path)
+    assert responses, f"no response for {path!r}:\n{traffic.describe()}"
+    size = (BOOK_MEDIA / path).stat().st_size
+    for response in responses:
+        assert response.status == 206, f"expected 206 for a media range:\n{traffic.describe()}"
+        match = CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+        assert match, f"no valid Content-Range: {response}"
+        first, last, total = map(int, match.groups())
+        assert total == size, response
+        assert 0 <= first <= last < size, response
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", response.range or "")
+        assert asked, f"the browser asked without a simple range: {response}"
+        assert first == int(asked[1]), response
+        if "content-length" in response.headers:
+            assert int(response.headers["content-length"]) == last - first + 1, response
+
+
+def assert_no_errors(traffic) -> None:
+    errors = [r for r in traffic.responses if r.status >= 400]
+    assert not errors, f"media errors:\n{traffic.describe()}"
+
+
+def parse_vtt(text: str) -> list[tuple[float, float, str]]:
+    def seconds(stamp: str) -> float:
+        hours, minutes, rest = (["0", *stamp.split(":")])[-3:]
+        return int(hours) * 3600 + int(minutes) * 60 + float(rest)
+
+    cues = []
+    for block in text.replace("\r\n", "\n").strip().split("\n\n")[1:]:  # after the WEBVTT header
+        lines = block.splitlines()
+        timing = next(i for i, line in enumerate(lines) if "-->" in line)
+        start, end = (part.split()[0] for part in lines[timing].split("-->"))
+        cues.append((seconds(start), seconds(end), "\n".join(lines[timing + 1 :])))
+    return cues
+
+
+def test_student_page_has_a_player_for_every_media_file(student_page, traffic):
+    """One <audio>/<video> per demo file, of the right type, none of them broken."""
+    players = student_page.eval_on_selector_all(
+        "[data-media-path]",
+        """els => els.map(el => ({
+          path: el.dataset.mediaPath,
+          tag: el.tagName.toLowerCase(),
+          type: el.querySelector("source").type,
+          src: el.querySelector("source").getAttribute("src"),
+        }))""",
+    )
+    assert {p["path"]: (p["tag"], p["type"]) for p in players} == PLAYABLE
+    for player in players:
+        assert player["src"].endswith("/media/" + quote(player["path"])), player
+    assert student_page.locator("[role=alert]").count() == 0  # no "media library unavailable"
+    student_page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-media-path]')]"
+        ".every(el => el.error || el.readyState >= 1)",
+        timeout=TIMEOUT_MS,
+    )
+    cover = student_page.locator("img.preview")
+    expect(cover).to_have_attribute("alt", "cover.png")
+    student_page.wait_for_function(
+        "(img) => img.complete", arg=cover.element_handle(), timeout=TIMEOUT_MS
+    )
+    assert cover.evaluate("(img) => img.naturalWidth") > 0, "the cover image did not load"
+    broken = student_page.eval_on_selector_all(
+        "[data-media-path]", "els => els.filter(el => el.error).map(el => el.dataset.mediaPath)"
+    )
+    assert broken == []
+    assert_no_errors(traffic)
+
+
+@pytest.mark.parametrize("path", list(PLAYABLE))
+def test_playback_seeks_with_partial_responses(student_page, traffic, path):
+    """Playing and seeking (also near the end) reaches each position; every answer is a 206."""
+    element = media_element(student_page, path)
+    reached = play_and_seek(student_page, element, SEEK_TARGETS)
+
+    for target, time in zip(SEEK_TARGETS, reached, strict=True):
+        assert target < time < target + 3, f"seek to {target}s played from {time}s"
+    state = media_state(element)
+    assert state["duration"] == pytest.approx(DURATION, abs=0.5)
+    # Chromium only makes a resource seekable end to end when the server honours ranges.
+    assert len(state["seekable"]) == 1, state
+    assert state["seekable"][0][0] == 0
+    assert state["seekable"][0][1] == pytest.approx(state["duration"], abs=0.01)
+    assert_partial_responses(traffic, path)
+    assert_no_errors(traffic)
+
+
+def test_video_subtitle_track_has_the_vtt_cues(student_page, traffic):
+    """The <track> of lesson-1.mp4 loads lesson-1.vtt through the proxy, cue for cue."""
+    video = media_element(student_page, "video/lesson-1.mp4")
+    student_page.wait_for_function(
+        "(el) => el.querySelector('track').readyState >= 2", arg=video, timeout=TIMEOUT_MS
+    )
+    track = video.evaluate(
+        """(el) => {
+          const t = el.textTracks[0];
+          return {
+            readyState: el.querySelector("track").readyState,
+            kind: t.kind, label: t.label, mode: t.mode,
+            cues: Array.from(t.cues, (c) => [c.startTime, c.endTime, c.text]),
+          };
+        }"""
+    )
+    assert track["readyState"] == 2, "the track failed to load (readyState 3 is ERROR)"
+    assert (track["kind"], track["label"], track["mode"]) == ("subtitles", "lesson-1", "showing")
+    expected = parse_vtt((BOOK_MEDIA / "video" / "lesson-1.vtt").read_text(encoding="utf-8"))
+    assert len(track["cues"]) == len(expected) > 0
+    assert track["cues"][0][2] == "Welcome to English 7, Lesson 1: Meeting New People."
+    assert [tuple(cue) for cue in track["cues"]] == expected  # Turkish letters included
+
+    (subtitle,) = traffic.for_path("video/lesson-1.vtt")
+    assert subtitle.status == 200
+    assert subtitle.headers["content-type"].startswith("text/vtt")
+    assert_no_errors(traffic)
+
+
+def test_outsider_gets_a_readable_no_access_page_and_no_media(page, traffic, demo_book):
+    """demo-outsider: 403 page, 403 from fetch(), and a media element that errors."""
+    book_path = f"/books/{demo_book.pk}/"
+    sign_in(page, "demo-outsider", "/books/")
+    expect(page.locator("main")).to_contain_text("No books are assigned to you yet.")
+
+    response = page.goto(book_path)
+    assert response.status == 403
+    expect(page).to_have_title("No access · Dream LMS")
+    expect(page.locator("h1")).to_have_text("You don't have access to this book")
+    assert page.locator("[data-media-path]").count() == 0
+
+    url = f"/api/v1/books/{demo_book.pk}/media/video/lesson-1.mp4"
+    fetched = page.evaluate(
+        """async (url) => {
+          const r = await fetch(url, { headers: { Range: "bytes=0-" } });
+          return { status: r.status, type: r.headers.get("content-type"), body: await r.text() };
+        }""",
+        url,
+    )
+    assert fetched["status"] == 403, fetched
+    assert fetched["type"].startswith("application/json"), fetched
+    assert "do not have access" in fetched["body"]
+
+    outcome = page.evaluate(
+        """([url, timeout]) => new Promise((resolve) => {
+          const video = document.createElement("video");
+          video.muted = true;
+          video.preload = "auto";
+          video.addEventListener("error", () => resolve({ code: video.error.code }));
+          video.addEventListener("loadedmetadata", () => resolve({ loaded: true }));
+          setTimeout(() => resolve({ timeout: true }), timeout);
+          video.src = url;
+          document.body.append(video);
+        })""",
+        [url, TIMEOUT_MS],
+    )
+    # MEDIA_ERR_NETWORK (2) or MEDIA_ERR_SRC_NOT_SUPPORTED (4): the element got no media.
+    assert outcome.get("code") in (2, 4), outcome
+    statuses = [r.status for r in traffic.for_path("video/lesson-1.mp4")]
+    assert statuses and set(statuses) == {403}, traffic.describe()
+
+
+@pytest.mark.skipif(
+    os.environ.get("LMS_SCREENSHOT") != "1", reason="set LMS_SCREENSHOT=1 to write docs/"
+)
+def test_book_page_screenshot(student_page):
+    """docs/book-page.png: the book page as demo-student sees it at 1280x900."""
+    # Players settled (first frame shown, loading suspended): no spinner in the picture.
+    student_page.wait_for_function(
+        "() => [...document.querySelectorAll('video')].every(v => v.readyState >= 2)"
+        " && [...document.querySelectorAll('[data-media-path]')]"
+        ".every(el => el.networkState !== HTMLMediaElement.NETWORK_LOADING)"
+        " && [...document.images].every(i => i.complete)",
+        timeout=TIMEOUT_MS,
+    )
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    student_page.screenshot(path=str(SCREENSHOT))
+    assert Path(SCREENSHOT).stat().st_size < 300_000

@@ -1,0 +1,231 @@
+"""Real players and download tools against the media proxy, through signed links.
+
+Each tool gets what a player gets in the field: a signed URL and no cookie or
+header. Every answer is compared byte for byte with the source file, and the
+emulator's request log shows what the proxy asked DCS for.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import uuid
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests import media
+from tests.conftest import require_tool
+from tests.factories import bearer, student_with_book
+
+pytestmark = [pytest.mark.wire, pytest.mark.tools]
+
+MP4 = "videos/unit 1/intro.mp4"
+ONE_MIB = "data/random-1m.bin"
+FOUR_MIB = "data/random-4m.bin"
+TIMEOUT = 60
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), check=True, timeout=TIMEOUT, capture_output=True)
+
+
+@pytest.fixture
+def link(lms, media_root):
+    """link(path) → a signed URL, made with a bearer token, for a book of this test only.
+
+    The book is new, so the proxy has no cached size for its files: every test
+    sees the proxy's cold path, whatever ran before it.
+    """
+    user, book = student_with_book(book_name=f"players-{uuid.uuid4().hex[:12]}")
+    folder = media_root / book.publisher.name / "books" / book.book_name
+
+    def make(path: str) -> str:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(media.file_bytes(path))
+        response = requests.post(
+            lms.url(f"/api/v1/books/{book.pk}/media-links"),
+            json={"path": path},
+            headers=bearer(user),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["url"]
+
+    yield make
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def object_records(dcs) -> list:
+    return [record for record in dcs.stats.requests if record.path.endswith("/object")]
+
+
+def upstream_ranges(dcs) -> list[str | None]:
+    return [record.headers.get("Range") for record in object_records(dcs)]
+
+
+def range_start(header: str | None) -> int | None:
+    match = re.fullmatch(r"bytes=(\d+)-\d*", header or "")
+    return int(match[1]) if match else None
+
+
+# --- Safari / iOS ------------------------------------------------------------------------
+
+
+def test_safari_pattern_on_one_keep_alive_connection(lms, dcs, link):
+    url = link(MP4)
+    source = media.file_bytes(MP4)
+    size = len(source)
+    dcs.reset()
+    pattern = [
+        (0, 1),
+        (0, 65535),
+        (65536, 131071),
+        (size - 65536, size - 1),
+        (131072, None),
+    ]
+    local_ports = set()
+    with requests.Session() as session:
+        for number, (first, last) in enumerate(pattern, start=1):
+            header = f"bytes={first}-{'' if last is None else last}"
+            response = session.get(url, headers={"Range": header}, stream=True, timeout=10)
+            local_ports.add(response.raw.connection.sock.getsockname()[1])
+            body = response.content
+            end = size - 1 if last is None else last
+            assert response.status_code == 206, header
+            assert response.headers["Content-Range"] == f"bytes {first}-{end}/{size}", header
+            assert response.headers["Content-Length"] == str(end - first + 1), header
+            assert response.headers["Content-Type"] == "video/mp4"
+            assert response.headers["Accept-Ranges"] == "bytes"
+            assert body == source[first : end + 1], header
+            if number == 1:
+                assert len(body) == 2
+                warm = dcs.stats.connections_opened
+            assert dcs.stats.object_requests == number, header
+    assert dcs.stats.connections_opened == warm, "a new upstream connection after the first"
+    assert len(local_ports) == 1, "the player's keep-alive connection was not reused"
+
+
+# --- ffmpeg / ffprobe ---------------------------------------------------------------------
+
+
+def test_ffprobe_reads_duration_and_codecs(lms, dcs, link):
+    ffprobe = require_tool("ffprobe")
+    url = link(MP4)
+    result = run(
+        ffprobe, "-v", "error", "-show_entries", "format=duration:stream=codec_name",
+        "-of", "json", url,
+    )  # fmt: skip
+    info = json.loads(result.stdout)
+    assert float(info["format"]["duration"]) == pytest.approx(36, abs=0.5)
+    assert sorted(stream["codec_name"] for stream in info["streams"]) == ["aac", "h264"]
+
+
+def test_ffmpeg_seeks_over_http_and_grabs_a_frame(lms, dcs, link, tmp_path):
+    ffmpeg = require_tool("ffmpeg")
+    url = link(MP4)
+    size = len(media.file_bytes(MP4))
+    dcs.reset()
+    frame = tmp_path / "frame.png"
+    run(ffmpeg, "-nostdin", "-v", "error", "-ss", "20", "-i", url, "-frames:v", "1",
+        "-f", "image2", str(frame))  # fmt: skip
+    assert frame.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert frame.stat().st_size > 1000
+    ranges = upstream_ranges(dcs)
+    starts = [range_start(header) for header in ranges]
+    assert all(start is not None for start in starts), ranges  # never a bare full download
+    assert any(0 < start < size for start in starts), f"ffmpeg never seeked: {ranges}"
+    print("FFMPEG", ranges)
+
+
+# --- curl ----------------------------------------------------------------------------------
+
+
+def test_curl_range_and_full_download(lms, dcs, link, tmp_path):
+    curl = require_tool("curl")
+    url = link(ONE_MIB)
+    source = media.file_bytes(ONE_MIB)
+    part = tmp_path / "part.bin"
+    run(curl, "-sS", "--fail", "-r", "1000-1999", "-o", str(part), url)
+    assert part.read_bytes() == source[1000:2000]
+
+    whole = tmp_path / "whole.bin"
+    run(curl, "-sS", "--fail", "-o", str(whole), url)
+    assert sha(whole.read_bytes()) == sha(source)
+    ranges = upstream_ranges(dcs)
+    assert [range_start(header) for header in ranges] == [1000, None], ranges
+
+
+def parse_multipart(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    return [(part["Content-Range"], part.get_payload(decode=True)) for part in message.iter_parts()]
+
+
+def test_curl_multi_range_is_multipart(lms, link, tmp_path):
+    curl = require_tool("curl")
+    url = link(ONE_MIB)
+    source = media.file_bytes(ONE_MIB)
+    out = tmp_path / "out"
+    result = run(
+        curl, "-sS", "--fail", "-r", "0-9,100-109", "-o", str(out),
+        "-w", "%{http_code}\n%{content_type}\n%{size_download}", url,
+    )  # fmt: skip
+    status, content_type, size_download = result.stdout.decode().split("\n")
+    body = out.read_bytes()
+    assert status == "206"
+    assert content_type.startswith("multipart/byteranges; boundary=")
+    assert int(size_download) == len(body)
+    assert parse_multipart(content_type, body) == [
+        ("bytes 0-9/1048576", source[0:10]),
+        ("bytes 100-109/1048576", source[100:110]),
+    ]
+
+
+# --- wget -c -------------------------------------------------------------------------------
+
+
+def test_wget_resumes_an_interrupted_download(lms, dcs, link, tmp_path):
+    wget = require_tool("wget")
+    url = link(FOUR_MIB)
+    source = media.file_bytes(FOUR_MIB)
+    out = tmp_path / "out.bin"
+    out.write_bytes(source[:1_000_000])  # what an interrupted download leaves behind
+    dcs.reset()
+    run(wget, "-q", "-c", "-O", str(out), url)
+    assert sha(out.read_bytes()) == sha(source)
+    assert upstream_ranges(dcs) == ["bytes=1000000-"]
+    assert object_records(dcs)[0].bytes_sent == len(source) - 1_000_000
+
+
+# --- aria2c -x4 ---------------------------------------------------------------------------
+
+
+def test_aria2c_parallel_segments(lms, dcs, link, tmp_path):
+    aria2c = require_tool("aria2c")
+    url = link(FOUR_MIB)
+    source = media.file_bytes(FOUR_MIB)
+    dcs.reset()
+    # On loopback the first connection would fetch all 4 MiB before aria2c opens the
+    # others; a short pause after 256 KiB in each DCS answer lets the split happen.
+    dcs.faults.stall_after_bytes = (256 * 1024, 0.3)
+    run(
+        aria2c, "-x4", "-s4", "-k1M", "--allow-overwrite=true", "--auto-file-renaming=false",
+        "--file-allocation=none", "--console-log-level=warn", "--summary-interval=0",
+        "-d", str(tmp_path), "-o", "out.bin", url,
+    )  # fmt: skip
+    out = Path(tmp_path, "out.bin")
+    assert sha(out.read_bytes()) == sha(source)
+    assert not Path(tmp_path, "out.bin.aria2").exists()
+    ranged = {header for header in upstream_ranges(dcs) if range_start(header)}
+    assert len(ranged) >= 2, upstream_ranges(dcs)
+    print("ARIA", upstream_ranges(dcs))
