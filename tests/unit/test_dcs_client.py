@@ -425,14 +425,14 @@ def test_range_header_absent_when_none(rsps, logged_in):
 
 
 def test_publisher_and_book_are_percent_encoded_and_path_in_query(rsps, logged_in):
-    path = "audio/Ünite 1/şarkı #1 & more?+.mp3"  # noqa: RUF001
+    path = "audio/Ünite 1/şarkı #1 & more?+.mp3"
     rsps.add(
         responses.GET,
         f"{BASE}/storage/books/Yay%C4%B1n%20Evi/Kitap%20Bir%20%C4%9F%25/object",
         body=b"x",
         match=[matchers.query_param_matcher({"path": path})],
     )
-    logged_in.get_object("Yayın Evi", "Kitap Bir ğ%", path).close()  # noqa: RUF001
+    logged_in.get_object("Yayın Evi", "Kitap Bir ğ%", path).close()
 
     url = urlsplit(rsps.calls[0].request.url)
     assert url.path == "/storage/books/Yay%C4%B1n%20Evi/Kitap%20Bir%20%C4%9F%25/object"
@@ -590,14 +590,14 @@ def test_list_book_empty(rsps, logged_in):
 
 
 def test_list_book_encodes_names(rsps, logged_in):
-    prefix = "Yayın Evi/books/Kitap 1/"  # noqa: RUF001
+    prefix = "Yayın Evi/books/Kitap 1/"
     tree = {
         "path": prefix,
         "type": "folder",
         "children": [{"path": f"{prefix}ses/ş.mp3", "type": "file", "size": 3}],
     }
     rsps.add(responses.GET, f"{BASE}/storage/books/Yay%C4%B1n%20Evi/Kitap%201", json=tree)
-    assert logged_in.list_book("Yayın Evi", "Kitap 1")  # noqa: RUF001 == [DCSFile("ses/ş.mp3", 3)]
+    assert logged_in.list_book("Yayın Evi", "Kitap 1") == [DCSFile("ses/ş.mp3", 3)]
 
 
 def test_list_book_404(rsps, logged_in):
