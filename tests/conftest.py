@@ -106,7 +106,9 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
     }
 
 
-def start_gunicorn(env: dict[str, str], log_path: Path, port: int | None = None) -> LMSServer:
+def start_gunicorn(
+    env: dict[str, str], log_path: Path, port: int | None = None, workers: int = 1
+) -> LMSServer:
     port = port or free_port()
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -118,7 +120,7 @@ def start_gunicorn(env: dict[str, str], log_path: Path, port: int | None = None)
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "1",
+            str(workers),
         ],
         cwd=ROOT,
         env=env,
@@ -146,6 +148,31 @@ def lms_server(django_db_setup, dcs_server, tmp_path_factory):
     server = start_gunicorn(env, tmp_path_factory.mktemp("lms") / "gunicorn.log")
     yield server
     stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free port, for the shared cache of many workers."""
+    redis_server = require_tool("redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            redis_server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        cwd=tmp_path_factory.mktemp("redis"),
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_port(port, process)
+    yield f"redis://127.0.0.1:{port}/0"
+    stop(process)
 
 
 @pytest.fixture(scope="session")

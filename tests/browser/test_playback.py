@@ -223,6 +223,9 @@ def test_book_page_screenshot(student_page):
         " && [...document.images].every(i => i.complete)",
         timeout=TIMEOUT_MS,
     )
+    # Chromium hides a player's loading spinner only at the end of its animation cycle
+    # (inside the closed controls shadow root, so nothing to poll): give it that cycle.
+    student_page.wait_for_timeout(1500)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     student_page.screenshot(path=str(SCREENSHOT))
     assert Path(SCREENSHOT).stat().st_size < 300_000

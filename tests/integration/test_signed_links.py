@@ -76,9 +76,8 @@ def assert_forbidden(response: requests.Response, detail: str | None = None) -> 
 def sign_aged(user_id: int, book_id: str, path: str, age: int) -> str:
     """A link signed the way `media_proxy.signing` signs it, `age` seconds ago."""
     created = int(time.time()) - age
-    with mock.patch.object(
-        signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(created)
-    ):
+    stamp = signing.b62_encode(created)
+    with mock.patch.object(signing.TimestampSigner, "timestamp", return_value=stamp):
         return signing.dumps({"u": user_id, "b": book_id, "p": path}, salt=SALT, compress=True)
 
 

@@ -493,7 +493,7 @@ def scenarios(draw: st.DrawFn, *, known: str, if_ranges=(None, ETAG, OLD_ETAG, '
     return Scenario(size, request, known_size[known])
 
 
-PROPERTY = settings(max_examples=1500, deadline=None)
+PROPERTY = settings(max_examples=600, deadline=None)
 
 
 @PROPERTY
