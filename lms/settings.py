@@ -123,6 +123,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {
+        "media": env.str("MEDIA_THROTTLE_RATE", default="1200/min"),
+        "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
+    },
 }
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off
@@ -150,6 +154,8 @@ MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=64 * 1024)
 MEDIA_CACHE_MAX_AGE = env.int("MEDIA_CACHE_MAX_AGE", default=86400)
 MEDIA_METADATA_TTL = env.int("MEDIA_METADATA_TTL", default=300)
 MEDIA_MAX_RANGES = env.int("MEDIA_MAX_RANGES", default=16)
+MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
+MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
 

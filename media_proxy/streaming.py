@@ -112,8 +112,10 @@ class MediaBody:
         pieces: Sequence[bytes | Callable[[], OpenSlice] | None],
         chunk_size: int,
         record: StreamRecord,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         # `None` in `pieces` marks where the already opened `first` slice goes.
+        self._on_close = on_close
         self._first: OpenSlice | None = first
         self._pieces = pieces
         self._chunk_size = chunk_size
@@ -174,6 +176,8 @@ class MediaBody:
         if not self._finished and self._record.outcome == "complete":
             self._record.outcome = "client_aborted"
         stream_logger.info("media_stream %s", self._record)
+        if self._on_close is not None:
+            self._on_close()
 
 
 class MediaResponder:
@@ -197,7 +201,11 @@ class MediaResponder:
         self._size_ttl = size_ttl
 
     def respond(
-        self, obj: MediaObject, request: ClientRequest, record: StreamRecord
+        self,
+        obj: MediaObject,
+        request: ClientRequest,
+        record: StreamRecord,
+        on_close: Callable[[], None] | None = None,
     ) -> HttpResponseBase:
         """Raise DCSError subclasses for upstream failures before any byte is sent."""
         known = cache.get(obj.cache_key)
@@ -230,9 +238,9 @@ class MediaResponder:
             upstream.close()
             raise
         if plan.is_multipart:
-            return self._multipart(obj, plan, answer.etag, first, record)
+            return self._multipart(obj, plan, answer.etag, first, record, on_close)
         response = StreamingHttpResponse(
-            MediaBody(first, [None], self._chunk_size, record), status=plan.status
+            MediaBody(first, [None], self._chunk_size, record, on_close), status=plan.status
         )
         self._set_common_headers(response, obj, answer.etag)
         response["Content-Type"] = content_type_for(obj.path)
@@ -336,6 +344,7 @@ class MediaResponder:
         etag: str | None,
         first: OpenSlice,
         record: StreamRecord,
+        on_close: Callable[[], None] | None,
     ) -> StreamingHttpResponse:
         """Each part after the first is one more exact DCS request, made when it is reached."""
         layout = _layout(obj, plan)
@@ -349,7 +358,7 @@ class MediaResponder:
             )
         pieces.append(layout.closing)
         response = StreamingHttpResponse(
-            MediaBody(first, pieces, self._chunk_size, record), status=plan.status
+            MediaBody(first, pieces, self._chunk_size, record, on_close), status=plan.status
         )
         self._set_common_headers(response, obj, etag)
         response["Content-Type"] = layout.content_type

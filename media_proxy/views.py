@@ -24,6 +24,7 @@ from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
 from media_proxy.signing import QUERY_PARAM, sign_link
 from media_proxy.streaming import MediaObject, MediaResponder, StreamRecord
+from media_proxy.throttling import MediaRateThrottle, acquire_stream_slot
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class MediaView(MediaAPIView):
     """GET/HEAD /api/v1/books/{book_id}/media/{asset_path}: the bytes, with full Range support."""
 
     http_method_names = ["get", "head", "options"]
+    throttle_classes = [MediaRateThrottle]
 
     def get(self, request: Request, book_id: str, asset_path: str) -> HttpResponseBase:
         book = readable_book(request, book_id)
@@ -107,29 +109,46 @@ class MediaView(MediaAPIView):
             method=request.method,
             range=request.headers.get("Range"),
         )
+        slot = acquire_stream_slot(
+            request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
+        )
         try:
-            if request.query_params.get("format") == "vtt" and path.lower().endswith(".srt"):
+            response = self._respond(request, obj, record, slot.release)
+        except BaseException:
+            slot.release()
+            raise
+        if not response.streaming:
+            slot.release()  # a streamed body releases its slot when it closes
+        return response
+
+    def _respond(
+        self, request: Request, obj: MediaObject, record: StreamRecord, on_close
+    ) -> HttpResponseBase:
+        try:
+            if request.query_params.get("format") == "vtt" and obj.path.lower().endswith(".srt"):
                 return get_responder().respond_srt_as_vtt(obj)
-            return self._respond(request, obj, record)
+            return self._respond_media(request, obj, record, on_close)
         except DCSNotFound:
             raise NotFound("Media not found.") from None
         except DCSTimeout:
-            logger.warning("DCS timed out for book %s path %r", book.pk, path)
+            logger.warning("DCS timed out for book %s path %r", record.book, obj.path)
             raise GatewayTimeout() from None
         except DCSError as error:
-            logger.error("DCS failed for book %s path %r: %s", book.pk, path, error)
+            logger.error("DCS failed for book %s path %r: %s", record.book, obj.path, error)
             raise BadGateway() from None
 
     head = get
 
-    def _respond(self, request: Request, obj: MediaObject, record: StreamRecord):
+    def _respond_media(
+        self, request: Request, obj: MediaObject, record: StreamRecord, on_close
+    ) -> HttpResponseBase:
         responder, client_request = get_responder(), client_request_from(request)
         # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
         if settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off":
             response = responder.respond_offloaded(obj, client_request, record)
             if response is not None:
                 return response
-        return responder.respond(obj, client_request, record)
+        return responder.respond(obj, client_request, record, on_close=on_close)
 
 
 class MediaLinkView(MediaAPIView):
@@ -150,3 +169,10 @@ class MediaLinkView(MediaAPIView):
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+class MeView(MediaAPIView):
+    """GET /api/v1/me: who the credentials belong to (and the benchmark's minimal view)."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"id": request.user.pk, "username": request.user.get_username()})

@@ -149,25 +149,29 @@ def traffic(page) -> MediaTraffic:
 # --- page helpers ---------------------------------------------------------------------------
 
 
-def sign_in(page: Page, username: str, next_path: str) -> None:
-    """Sign in through the LMS's login page (reached by the login_required redirect)."""
-    page.goto(next_path)
-    assert urlsplit(page.url).path == "/accounts/login/", page.url
+def _sign_in(page: Page, username: str, next_path: str, login_path: str, submit: str) -> None:
+    response = page.goto(next_path)
+    assert urlsplit(page.url).path == login_path, (
+        f"{next_path} did not redirect to {login_path}: {response.status} at {page.url}"
+    )
     page.fill("#id_username", username)
     page.fill("#id_password", DEMO_PASSWORD)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-    assert urlsplit(page.url).path == next_path, f"sign-in as {username} landed on {page.url}"
+    with page.expect_navigation() as navigation:
+        page.click(submit)
+    response = navigation.value
+    assert urlsplit(page.url).path == next_path, (
+        f"signing in as {username} landed on {page.url} ({response and response.status})"
+    )
+
+
+def sign_in(page: Page, username: str, next_path: str) -> None:
+    """Sign in through the LMS's login page (reached by the login_required redirect)."""
+    _sign_in(page, username, next_path, "/accounts/login/", "button[type=submit]")
 
 
 def sign_in_admin(page: Page, username: str, next_path: str) -> None:
-    page.goto(next_path)
-    assert urlsplit(page.url).path == "/admin/login/", page.url
-    page.fill("#id_username", username)
-    page.fill("#id_password", DEMO_PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    assert urlsplit(page.url).path == next_path, f"admin sign-in landed on {page.url}"
+    """Sign in through the admin's login page (reached by the admin's redirect)."""
+    _sign_in(page, username, next_path, "/admin/login/", "input[type=submit]")
 
 
 _START = """(el) => {

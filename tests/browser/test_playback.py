@@ -207,7 +207,8 @@ def test_outsider_gets_a_readable_no_access_page_and_no_media(page, traffic, dem
     # MEDIA_ERR_NETWORK (2) or MEDIA_ERR_SRC_NOT_SUPPORTED (4): the element got no media.
     assert outcome.get("code") in (2, 4), outcome
     statuses = [r.status for r in traffic.for_path("video/lesson-1.mp4")]
-    assert statuses and set(statuses) == {403}, traffic.describe()
+    assert statuses, traffic.describe()
+    assert set(statuses) == {403}, traffic.describe()
 
 
 @pytest.mark.skipif(

@@ -9,11 +9,14 @@ import hashlib
 import json
 import re
 import shutil
+import socket
 import subprocess
+import time
 import uuid
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -139,8 +142,11 @@ def test_ffmpeg_seeks_over_http_and_grabs_a_frame(lms, dcs, link, tmp_path):
     frames = {}
     for name, source in [("http", url), ("local", str(local))]:
         frames[name] = tmp_path / f"{name}.png"
-        run(ffmpeg, "-nostdin", "-v", "error", "-ss", "20", "-i", source, "-frames:v", "1",
+        t0 = __import__("time").monotonic()
+        r = run(ffmpeg, "-nostdin", "-v", "debug", "-ss", "20", "-i", source, "-frames:v", "1",
             "-f", "image2", str(frames[name]))  # fmt: skip
+        print("T", name, __import__("time").monotonic() - t0)
+        print(r.stderr.decode()[-6000:]) if name == "http" else None
     png = frames["http"].read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert png == frames["local"].read_bytes()  # the same frame as from the file itself
@@ -148,6 +154,57 @@ def test_ffmpeg_seeks_over_http_and_grabs_a_frame(lms, dcs, link, tmp_path):
     starts = [range_start(header) for header in ranges]
     assert all(start is not None for start in starts), ranges  # never a bare full download
     assert any(0 < start < size for start in starts), f"ffmpeg never seeked: {ranges}"
+
+
+def send_get(url: str, range_header: str) -> socket.socket:
+    """A request as ffmpeg sends it: `Connection: close`, on a new connection."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    sock.sendall(
+        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Range: {range_header}\r\nConnection: close\r\n\r\n".encode()
+    )
+    return sock
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """The status line and headers, and the Content-Length bytes of body; the socket stays open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?im)^content-length: *(\d+)", head)[1])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head, body
+
+
+def test_a_seek_is_answered_while_the_previous_connection_is_still_open(lms, link):
+    """ffmpeg's seek: it opens the new connection first and closes the old one only once
+    the new one answers. The server must not wait for the old one to go away."""
+    url = link(MP4)
+    source = media.file_bytes(MP4)
+    old = send_get(url, "bytes=0-")
+    new = None
+    try:
+        head, body = read_response(old)
+        assert head.startswith(b"HTTP/1.1 206")
+        assert body == source
+        time.sleep(0.2)  # ffmpeg reads the moov box before it seeks
+        started = time.monotonic()
+        new = send_get(url, "bytes=273660-")
+        head, body = read_response(new)
+        waited = time.monotonic() - started
+        assert head.startswith(b"HTTP/1.1 206")
+        assert body == source[273660:]
+    finally:
+        old.close()
+        if new is not None:
+            new.close()
+    assert waited < 1.0, f"the seek waited {waited:.2f} s for the previous connection to close"
 
 
 # --- curl ----------------------------------------------------------------------------------

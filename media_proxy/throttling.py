@@ -1,0 +1,88 @@
+"""Limits on media requests, shared by all workers through the cache (DRF throttle classes)."""
+
+import contextlib
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from rest_framework.exceptions import Throttled
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+
+
+class MediaRateThrottle(SimpleRateThrottle):
+    """Media requests per user per window (setting MEDIA_THROTTLE_RATE, e.g. "1200/min").
+
+    A fixed-window counter (atomic `cache.incr`) rather than DRF's request log:
+    a seek costs one cache round trip, whatever the rate. Generous by default,
+    since a player sends a request on every seek.
+    """
+
+    scope = "media"
+
+    def get_cache_key(self, request, view) -> str:
+        ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
+        key = f"{self.get_cache_key(request, view)}:{window}"
+        self.cache.add(key, 0, self.duration + 1)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # expired between add and incr
+            self.cache.set(key, 1, self.duration + 1)
+            count = 1
+        self._wait = self.duration - (now % self.duration)
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return self._wait
+
+
+class TokenRateThrottle(AnonRateThrottle):
+    """Password attempts at POST /api/v1/auth/token, per client address."""
+
+    scope = "auth"
+
+
+class TooManyStreams(Throttled):
+    default_detail = "Too many media streams are open for this user."
+
+
+@dataclass
+class StreamSlot:
+    key: str | None
+    released: bool = False
+
+    def release(self) -> None:
+        if self.released or self.key is None:
+            return
+        self.released = True
+        with contextlib.suppress(ValueError):  # the lease expired meanwhile
+            cache.decr(self.key)
+
+
+def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
+    """A slot among the user's `limit` concurrent streams, or TooManyStreams (429).
+
+    Best effort: the counter lives in the shared cache, and its lease,
+    renewed by every granted slot, bounds how long the slots of a worker that
+    died mid-stream stay taken (a refused request does not renew it).
+    """
+    if limit <= 0:
+        return StreamSlot(None)
+    key = f"media:streams:{user_id}"
+    cache.add(key, 0, lease)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, lease)
+        count = 1
+    slot = StreamSlot(key)
+    if count > limit:
+        slot.release()
+        raise TooManyStreams(wait=2)
+    cache.touch(key, lease)
+    return slot

@@ -1,0 +1,103 @@
+"""Limits: media requests per user (DRF throttle) and concurrent streams per user, each
+answered 429 with Retry-After, and shared by two workers through a real Redis."""
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import server_env, start_gunicorn, stop
+from tests.factories import assign, bearer, make_user, student_with_book
+from tests.wire import media_path
+
+pytestmark = [pytest.mark.wire, pytest.mark.tools]
+
+RATE = 12
+
+
+@pytest.fixture(scope="module")
+def limited(django_db_setup, dcs_server, redis_url, tmp_path_factory):
+    from django.db import connection
+
+    env = server_env(
+        dcs_server.base_url,
+        connection.settings_dict["NAME"],
+        CACHE_URL=redis_url,
+        MEDIA_THROTTLE_RATE=f"{RATE}/min",
+        MEDIA_MAX_STREAMS_PER_USER="2",
+        AUTH_THROTTLE_RATE="3/min",
+    )
+    server = start_gunicorn(env, tmp_path_factory.mktemp("limits") / "gunicorn.log", workers=2)
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture
+def fresh_limits(limited, redis_url, transactional_db, dcs):
+    redis.Redis.from_url(redis_url).flushdb()
+    return limited
+
+
+def test_media_requests_per_user_are_throttled_with_retry_after(fresh_limits):
+    user, book = student_with_book()
+    url = fresh_limits.url(media_path(book, "data/hello.txt"))
+    with requests.Session() as client:
+        statuses = [
+            client.get(url, headers=bearer(user), timeout=10).status_code for _ in range(RATE)
+        ]
+        assert statuses == [200] * RATE
+        throttled = client.get(url, headers=bearer(user), timeout=10)
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    assert "throttled" in throttled.json()["detail"]
+    other = make_user()
+    assign(book, user=other)
+    assert requests.get(url, headers=bearer(other), timeout=10).status_code == 200
+
+
+def open_stream(server, path: str, headers: dict[str, str]) -> socket.socket:
+    """A GET whose body we do not read: the stream stays open on the server."""
+    address = urlsplit(server.base_url)
+    sock = socket.create_connection((address.hostname, address.port), timeout=10)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {address.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    assert sock.recv(12) == b"HTTP/1.1 200"
+    return sock
+
+
+def test_concurrent_streams_per_user_are_capped(fresh_limits):
+    user, book = student_with_book()
+    path = media_path(book, "data/random-4m.bin")
+    streams = [open_stream(fresh_limits, path, bearer(user)) for _ in range(2)]
+    refused = requests.get(fresh_limits.url(path), headers=bearer(user), timeout=10)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "2"
+    assert refused.json()["detail"].startswith("Too many media streams are open for this user.")
+
+    streams.pop().close()  # the player went away: its slot comes back
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        response = requests.get(
+            fresh_limits.url(path), headers={**bearer(user), "Range": "bytes=0-9"}, timeout=10
+        )
+        if response.status_code != 429:
+            break
+        time.sleep(0.2)
+    assert response.status_code == 206
+    for stream in streams:
+        stream.close()
+
+
+def test_token_endpoint_is_throttled_per_address(fresh_limits):
+    user = make_user(password="right-pass-123")
+    url = fresh_limits.url("/api/v1/auth/token")
+    answers = [
+        requests.post(url, json={"username": user.username, "password": "wrong"}, timeout=10)
+        for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 429]
+    assert int(answers[-1].headers["Retry-After"]) > 0
