@@ -24,14 +24,21 @@ SMALL = "clip-300k.mp3"  # seeded random bytes: the request-count shapes
 SIZES = {BIG: 256 * MiB, HUGE: 1024 * MiB, RANDOM: 16 * MiB, SMALL: 300 * 1024}
 
 
+USERS = 200  # one reader per concurrent client, as in a class of students
+
+
 @dataclass
 class Dataset:
     storage_root: Path
     database: Path
     book_id: str
-    token: str
+    tokens: list[str]  # one DRF token per reader, all assigned the book
     random_content: bytes
     small_content: bytes
+
+    @property
+    def token(self) -> str:
+        return self.tokens[0]
 
     def size(self, name: str) -> int:
         return SIZES[name]
@@ -59,14 +66,18 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from books.models import Book, BookAssignment, Publisher
 
-user = get_user_model().objects.create_user("bench-student", password="bench-pass-1234")
 publisher = Publisher.objects.create(name={PUBLISHER!r})
 book = Book.objects.create(
     publisher=publisher, book_name={BOOK!r}, title="Benchmark book", status="published"
 )
-BookAssignment.objects.create(book=book, user=user)
-token = Token.objects.create(user=user)
-print("BENCH-SEED " + json.dumps({{"book": str(book.pk), "token": token.key}}))
+User = get_user_model()
+users = User.objects.bulk_create(
+    [User(username=f"bench-student-{{i:03d}}") for i in range({USERS})]
+)
+users = list(User.objects.filter(username__startswith="bench-student-").order_by("username"))
+BookAssignment.objects.bulk_create([BookAssignment(book=book, user=user) for user in users])
+tokens = [Token.objects.create(user=user).key for user in users]
+print("BENCH-SEED " + json.dumps({{"book": str(book.pk), "tokens": tokens}}))
 """
 
 
@@ -84,8 +95,8 @@ def django_env(database: Path) -> dict[str, str]:
     }
 
 
-def seed_database(database: Path) -> tuple[str, str]:
-    """Migrate a fresh SQLite file and create a reader, a published book and a token."""
+def seed_database(database: Path) -> tuple[str, list[str]]:
+    """Migrate a fresh SQLite file; create a published book, readers assigned to it, tokens."""
     env = django_env(database)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(
@@ -103,7 +114,7 @@ def seed_database(database: Path) -> tuple[str, str]:
     for line in result.stdout.splitlines():
         if line.startswith("BENCH-SEED "):
             seeded = json.loads(line.removeprefix("BENCH-SEED "))
-            return seeded["book"], seeded["token"]
+            return seeded["book"], seeded["tokens"]
     raise RuntimeError(f"seeding printed no ids: {result.stdout!r} {result.stderr!r}")
 
 
@@ -111,5 +122,5 @@ def build(workdir: Path) -> Dataset:
     storage = workdir / "storage"
     random_content, small_content = build_storage(storage)
     database = workdir / "bench.sqlite3"
-    book_id, token = seed_database(database)
-    return Dataset(storage, database, book_id, token, random_content, small_content)
+    book_id, tokens = seed_database(database)
+    return Dataset(storage, database, book_id, tokens, random_content, small_content)

@@ -2,8 +2,8 @@
 
 import mimetypes
 import posixpath
-
-from django.utils.http import content_disposition_header
+import re
+from urllib.parse import quote
 
 # The project's media table: what browsers' <audio>/<video>/<track> expect.
 MEDIA_TYPES: dict[str, str] = {
@@ -38,10 +38,21 @@ def content_type_for(path: str) -> str:
     return guessed
 
 
+_QUOTABLE = re.compile(r"[\t\x20-\x7e]*")
+
+
 def inline_disposition(path: str) -> str:
     """RFC 6266 `inline` with the basename; non-ASCII or unsafe names go in RFC 5987 `filename*`.
 
-    Django's helper percent-encodes anything outside printable ASCII (CR, LF
-    included), so no file name can break the header or inject another.
+    Anything outside printable ASCII (CR and LF included) is percent-encoded,
+    so no file name can break the header or inject another. (Django's
+    `content_disposition_header` does the same but lets a trailing newline
+    through in 5.2.19: its regex ends in `$`, Django ticket #37198.)
     """
-    return content_disposition_header(False, posixpath.basename(path)) or "inline"
+    name = posixpath.basename(path)
+    if not name:
+        return "inline"
+    if _QUOTABLE.fullmatch(name):
+        escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'inline; filename="{escaped}"'
+    return f"inline; filename*=utf-8''{quote(name)}"

@@ -25,12 +25,14 @@ def validate_asset_path(path: str) -> str:
         decoded_again = unquote(path, errors="strict")
     except UnicodeDecodeError:
         raise InvalidPath("The media path is not valid UTF-8.") from None
-    for form in {path, decoded_again, unicodedata.normalize("NFKC", decoded_again)}:
+    for form in (path, decoded_again, unicodedata.normalize("NFKC", decoded_again)):
         _check_form(form)
     return path
 
 
 def _check_form(path: str) -> None:
+    if path != path.strip():  # DCS trims the path: " ../x" would become "../x"
+        raise InvalidPath("The media path starts or ends with white space.")
     if "\ufffd" in path:
         raise InvalidPath("The media path is not valid UTF-8.")
     if any(unicodedata.category(char) == "Cc" for char in path):

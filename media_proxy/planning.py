@@ -7,17 +7,20 @@ Pure functions over plain data (no Django, no I/O), in two steps:
    bytes the client will get. DCS is not RFC 9110 compliant (it answers 416
    for a last position past the end and reads only the first range), so
    the client's header is never forwarded as it is.
-2. Once DCS answered, `plan_response` decides the client's response from the
-   object's real size and ETag (RFC 9110 rules from `ranges`), and
-   `window_in` tells whether the bytes DCS is sending cover it, and where.
-   When they do not (stale size, If-Range mismatch, multipart) the caller
-   makes one exact request per byte range: bounded by `max_parts`.
+2. Once DCS answered (`read_upstream_answer` checks it told the truth about
+   what was asked), `plan_response` decides the client's response from the
+   object's real size and ETag (RFC 9110 rules from `ranges`). When DCS's
+   body does not cover a range of it (stale size, If-Range mismatch, parts
+   far apart) the caller asks for it exactly, or for the `span_to_fetch` of
+   nearby ranges: at most one request per part, bounded by `max_parts`.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from media_proxy.ranges import (
@@ -33,6 +36,9 @@ from media_proxy.ranges import (
 )
 
 PROBE_RANGE = "bytes=0-0"
+# Several ranges whose gaps add up to no more than this are fetched as one
+# span (the gaps read and dropped) rather than one DCS request each.
+SPAN_GAP_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,13 +97,23 @@ def _first_part_range(parsed: ParsedRange, known_size: int | None, max_parts: in
         return None
     if decision.outcome is RangeOutcome.UNSATISFIABLE:
         return PROBE_RANGE
-    return exact_range(decision.ranges[0])
+    return exact_range(span_to_fetch(decision.ranges))
+
+
+def span_to_fetch(ranges: Sequence[ByteRange]) -> ByteRange:
+    """What to ask DCS for to serve `ranges` (sorted, disjoint) from the first on."""
+    gaps = sum(b.start - a.end - 1 for a, b in itertools.pairwise(ranges))
+    if gaps <= SPAN_GAP_LIMIT:
+        return ByteRange(ranges[0].start, ranges[-1].end)
+    return ranges[0]
 
 
 def _if_range_can_match(if_range: str) -> bool:
     # Only a strong entity-tag can ever match: DCS sends no Last-Modified, so
-    # an HTTP-date (or a weak tag) always means "send the whole body".
-    return if_range.startswith('"')
+    # an HTTP-date (or a weak tag) always means "send the whole body". An
+    # empty value counts as absent, as in `ranges.if_range_allows_partial`.
+    value = if_range.strip(" \t")
+    return not value or value.startswith('"')
 
 
 class Status(enum.IntEnum):
@@ -165,6 +181,7 @@ class UpstreamMismatch(ValueError):
     """DCS answered something other than what was asked: never relay it."""
 
 
+_DIGITS = re.compile(r"[0-9]{1,19}")
 _CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
 _UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d{1,19})$")
 
@@ -183,8 +200,8 @@ def read_upstream_answer(
             raise UpstreamMismatch(f"416 without a usable Content-Range: {content_range!r}")
         return UpstreamAnswer(int(match[1]), etag, None)
     if status == 200:
-        if content_length is None or not content_length.isdigit():
-            raise UpstreamMismatch("200 without a Content-Length")
+        if content_length is None or not _DIGITS.fullmatch(content_length):
+            raise UpstreamMismatch(f"200 without a usable Content-Length: {content_length!r}")
         size = int(content_length)
         # A 200 to a Range request means DCS ignored Range: it is the whole
         # object, and the caller slices the bytes it needs out of it.
@@ -215,21 +232,6 @@ def _expected_body(asked: str | None, size: int) -> ByteRange | None:
         return ByteRange(max(0, size - int(last)), size - 1)
     end = size - 1 if not last else int(last)
     return ByteRange(int(first), end)
-
-
-@dataclass(frozen=True)
-class Window:
-    """Where a wanted range sits inside the bytes an upstream body carries."""
-
-    skip: int
-    length: int
-
-
-def window_in(body: ByteRange | None, wanted: ByteRange) -> Window | None:
-    """The part of `body` that is `wanted`, or None when `body` does not cover it all."""
-    if body is None or wanted.start < body.start or wanted.end > body.end:
-        return None
-    return Window(wanted.start - body.start, wanted.length)
 
 
 def exact_range(wanted: ByteRange) -> str:

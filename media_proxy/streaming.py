@@ -32,12 +32,11 @@ from media_proxy.planning import (
     Status,
     UpstreamAnswer,
     UpstreamMismatch,
-    Window,
     choose_upstream_range,
     exact_range,
     plan_response,
     read_upstream_answer,
-    window_in,
+    span_to_fetch,
 )
 from media_proxy.ranges import ByteRange, MultipartLayout, multipart_layout
 from media_proxy.subtitles import SubtitleError, srt_to_vtt
@@ -46,6 +45,9 @@ logger = logging.getLogger(__name__)
 stream_logger = logging.getLogger("media_proxy.streams")
 
 VARY = "Cookie, Authorization"
+# A book may hold .html or .svg: opened directly, it must not run as a page of
+# the LMS's origin. Media elements and <img> ignore this header.
+CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'"
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,6 @@ class ObjectInfo:
 
     size: int
     etag: str | None
-
-
-@dataclass
-class OpenSlice:
-    """An upstream response and the window of its body the client gets."""
-
-    upstream: UpstreamResponse
-    window: Window
 
 
 @dataclass
@@ -103,76 +97,98 @@ class UpstreamBodyCut(Exception):
     """DCS ended a body before the bytes it promised: the client connection must be cut."""
 
 
+class BodyReader:
+    """Reads windows, in order, out of one upstream body that carries the bytes `body`."""
+
+    def __init__(self, upstream: UpstreamResponse, body: ByteRange, chunk_size: int) -> None:
+        self.upstream = upstream
+        self.body = body
+        self.position = body.start  # the object offset of the next byte off the wire
+        self._chunks = upstream.iter_body(chunk_size)
+        self._pending = b""
+
+    def can_serve(self, wanted: ByteRange) -> bool:
+        return wanted.start >= self.position and wanted.end <= self.body.end
+
+    def read(self, wanted: ByteRange) -> Iterator[bytes]:
+        """The bytes of `wanted`, skipping what lies before it; keeps what lies after."""
+        skip, remaining = wanted.start - self.position, wanted.length
+        while remaining:
+            chunk = self._pending or next(self._chunks, b"")
+            self._pending = b""
+            if not chunk:
+                raise UpstreamBodyCut(f"DCS ended the body {remaining} bytes early")
+            if skip:
+                if len(chunk) <= skip:
+                    skip -= len(chunk)
+                    continue
+                chunk, skip = chunk[skip:], 0
+            if len(chunk) > remaining:
+                chunk, self._pending = chunk[:remaining], chunk[remaining:]
+            remaining -= len(chunk)
+            yield chunk
+        self.position = wanted.end + 1
+
+
 class MediaBody:
-    """The response iterable: the planned bytes, then the upstream closed whatever happens."""
+    """The response iterable: each part's header and bytes, the upstream always closed.
+
+    Parts are read in order from the open upstream body while it covers them
+    (a span fetched for several nearby ranges serves them all); a part it does
+    not cover costs one more exact DCS request, made when the part is reached.
+    """
 
     def __init__(
         self,
-        first: OpenSlice,
-        pieces: Sequence[bytes | Callable[[], OpenSlice] | None],
-        chunk_size: int,
+        reader: BodyReader,
+        parts: Sequence[tuple[bytes, ByteRange]],
+        closing: bytes,
+        fetch: Callable[[Sequence[ByteRange]], BodyReader],
         record: StreamRecord,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        # `None` in `pieces` marks where the already opened `first` slice goes.
-        self._on_close = on_close
-        self._first: OpenSlice | None = first
-        self._pieces = pieces
-        self._chunk_size = chunk_size
+        self._reader: BodyReader | None = reader
+        self._parts = parts
+        self._closing = closing
+        self._fetch = fetch
         self._record = record
-        self._current: UpstreamResponse | None = None
+        self._on_close = on_close
         self._finished = False
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            for piece in self._pieces:
-                if isinstance(piece, bytes):
-                    self._record.bytes_sent += len(piece)
-                    yield piece
-                    continue
-                opened = self._take_first() if piece is None else piece()
-                self._current = opened.upstream
-                yield from self._copy(opened)
-                self._current = None
+            for index, (header, wanted) in enumerate(self._parts):
+                if header:
+                    self._record.bytes_sent += len(header)
+                    yield header
+                if self._reader is None or not self._reader.can_serve(wanted):
+                    self._release()
+                    self._reader = self._fetch([r for _, r in self._parts[index:]])
+                for chunk in self._reader.read(wanted):
+                    self._record.bytes_sent += len(chunk)
+                    yield chunk
+            if self._closing:
+                self._record.bytes_sent += len(self._closing)
+                yield self._closing
+            self._release()
             self._finished = True
         except Exception:
             self._record.outcome = "upstream_failed"
             logger.exception("Aborting the client connection for %s", self._record.path)
             raise
 
-    def _take_first(self) -> OpenSlice:
-        first, self._first = self._first, None
-        assert first is not None
-        return first
-
-    def _copy(self, opened: OpenSlice) -> Iterator[bytes]:
-        skip, remaining = opened.window.skip, opened.window.length
-        for chunk in opened.upstream.iter_body(self._chunk_size):
-            if skip:
-                if len(chunk) <= skip:
-                    skip -= len(chunk)
-                    continue
-                chunk, skip = chunk[skip:], 0
-            if len(chunk) >= remaining:
-                chunk, remaining = chunk[:remaining], 0
-            else:
-                remaining -= len(chunk)
-            self._record.bytes_sent += len(chunk)
-            yield chunk
-            if not remaining:
-                break
-        if remaining:
-            raise UpstreamBodyCut(f"DCS ended the body {remaining} bytes early")
-        opened.upstream.release()
+    def _release(self) -> None:
+        if self._reader is not None:
+            self._reader.upstream.release()
+            self._reader = None
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for upstream in (self._current, self._first and self._first.upstream):
-            if upstream is not None:
-                upstream.close()
+        if self._reader is not None:
+            self._reader.upstream.close()
         if not self._finished and self._record.outcome == "complete":
             self._record.outcome = "client_aborted"
         stream_logger.info("media_stream %s", self._record)
@@ -227,26 +243,32 @@ class MediaResponder:
             if not plan.ranges:  # a 0-byte object
                 upstream.release()
                 return self._headers_only(obj, plan, answer.etag, request.method)
-            wanted = plan.ranges[0]
-            window = window_in(answer.body, wanted)
-            if window is None:
-                upstream.release()
-                first = self._fetch_exact(obj, wanted, plan.size, answer.etag)
+            fetch = functools.partial(self._open_span, obj, plan.size, answer.etag)
+            if answer.body is not None and answer.body.start <= plan.ranges[0].start:
+                reader = BodyReader(upstream, answer.body, self._chunk_size)
             else:
-                first = OpenSlice(upstream, window)
+                reader = None
+            if reader is None or not reader.can_serve(plan.ranges[0]):
+                upstream.release()
+                reader = fetch(plan.ranges)
         except BaseException:
             upstream.close()
             raise
         if plan.is_multipart:
-            return self._multipart(obj, plan, answer.etag, first, record, on_close)
-        response = StreamingHttpResponse(
-            MediaBody(first, [None], self._chunk_size, record, on_close), status=plan.status
-        )
+            layout = _layout(obj, plan)
+            parts = [(part.header, part.range) for part in layout.parts]
+            closing, content_type = layout.closing, layout.content_type
+            length = layout.content_length
+        else:
+            parts, closing = [(b"", plan.ranges[0])], b""
+            content_type, length = content_type_for(obj.path), plan.ranges[0].length
+        body = MediaBody(reader, parts, closing, fetch, record, on_close)
+        response = StreamingHttpResponse(body, status=plan.status)
         self._set_common_headers(response, obj, answer.etag)
-        response["Content-Type"] = content_type_for(obj.path)
-        response["Content-Length"] = str(wanted.length)
-        if plan.status == Status.PARTIAL_CONTENT:
-            response["Content-Range"] = wanted.content_range(plan.size)
+        response["Content-Type"] = content_type
+        response["Content-Length"] = str(length)
+        if plan.status == Status.PARTIAL_CONTENT and not plan.is_multipart:
+            response["Content-Range"] = plan.ranges[0].content_range(plan.size)
         return response
 
     def respond_offloaded(
@@ -319,51 +341,21 @@ class MediaResponder:
         response["Content-Disposition"] = inline_disposition(obj.path[:-4] + ".vtt")
         return response
 
-    def _fetch_exact(
-        self, obj: MediaObject, wanted: ByteRange, size: int, etag: str | None
-    ) -> OpenSlice:
-        """One more upstream request for exactly `wanted`, of the same object version."""
-        asked = exact_range(wanted)
+    def _open_span(
+        self, obj: MediaObject, size: int, etag: str | None, ranges: Sequence[ByteRange]
+    ) -> BodyReader:
+        """One more DCS request, for `ranges[0]` or the span of nearby ranges, same version."""
+        asked = exact_range(span_to_fetch(ranges))
         upstream = self._dcs.get_object(obj.publisher, obj.book_name, obj.path, range_header=asked)
         try:
             answer = _read_answer(asked, upstream)
             if answer.size != size or answer.etag != etag:
                 raise DCSUnavailable("The object changed in DCS while it was being served.")
-            window = window_in(answer.body, wanted)
-            if window is None:
-                raise DCSUnavailable(f"DCS did not send {asked}.")
+            assert answer.body is not None  # a 206 to an exact range inside the object
         except BaseException:
             upstream.close()
             raise
-        return OpenSlice(upstream, window)
-
-    def _multipart(
-        self,
-        obj: MediaObject,
-        plan: ResponsePlan,
-        etag: str | None,
-        first: OpenSlice,
-        record: StreamRecord,
-        on_close: Callable[[], None] | None,
-    ) -> StreamingHttpResponse:
-        """Each part after the first is one more exact DCS request, made when it is reached."""
-        layout = _layout(obj, plan)
-        pieces: list[bytes | Callable[[], OpenSlice] | None] = []
-        for index, part in enumerate(layout.parts):
-            pieces.append(part.header)
-            pieces.append(
-                None
-                if index == 0
-                else functools.partial(self._fetch_exact, obj, part.range, plan.size, etag)
-            )
-        pieces.append(layout.closing)
-        response = StreamingHttpResponse(
-            MediaBody(first, pieces, self._chunk_size, record, on_close), status=plan.status
-        )
-        self._set_common_headers(response, obj, etag)
-        response["Content-Type"] = layout.content_type
-        response["Content-Length"] = str(layout.content_length)
-        return response
+        return BodyReader(upstream, answer.body, self._chunk_size)
 
     def _headers_only(
         self, obj: MediaObject, plan: ResponsePlan, etag: str | None, method: str
@@ -407,6 +399,7 @@ class MediaResponder:
         response["Accept-Ranges"] = "bytes"
         response["Cache-Control"] = self._cache_control
         response["Vary"] = VARY
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         if etag:
             response["ETag"] = etag
         if response.status_code in (200, 206):

@@ -3,11 +3,11 @@
 import io
 
 import webvtt
-from charset_normalizer import from_bytes
 
-# Turkish subtitles are often Windows-1254; it is the fallback when detection
-# has nothing better to say.
-FALLBACK_ENCODING = "cp1254"
+# Not UTF-8: the catalogue's subtitles are Turkish, made on Windows. Guessing
+# is worse than this rule: on short Turkish files charset detection picks
+# cp1250 and turns ş ğ ı İ into ţ đ ý Ý.
+LEGACY_ENCODING = "cp1254"
 
 
 class SubtitleError(ValueError):
@@ -15,14 +15,11 @@ class SubtitleError(ValueError):
 
 
 def decode_subtitle(data: bytes) -> str:
-    """Text of a subtitle file: UTF-8 (with or without BOM), else the detected encoding."""
+    """Text of a subtitle file: UTF-8 (with or without BOM), else Windows-1254."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        pass
-    best = from_bytes(data).best()
-    encoding = best.encoding if best is not None else FALLBACK_ENCODING
-    return data.decode(encoding, errors="replace")
+        return data.decode(LEGACY_ENCODING, errors="replace")
 
 
 def srt_to_vtt(data: bytes) -> str:
@@ -31,4 +28,6 @@ def srt_to_vtt(data: bytes) -> str:
         captions = webvtt.from_buffer(io.StringIO(text), format="srt")
     except Exception as error:  # webvtt-py raises several unrelated types on bad input
         raise SubtitleError(f"not a valid SRT file: {error}") from error
+    if not captions.captions:
+        raise SubtitleError("not a valid SRT file: no cue")
     return captions.content

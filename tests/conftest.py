@@ -17,6 +17,30 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 (ROOT / "var").mkdir(exist_ok=True)
 
 
+# Each suite's tally (cases tried, failures), printed at the end of the run.
+_CASES: dict[str, list[int]] = {}
+TALLY: dict[str, tuple[int, int]] = {}  # extra tallies a test records (generated cases)
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.when == "setup" and report.skipped:
+            return
+        counts = _CASES.setdefault(report.nodeid.split("::")[0], [0, 0])
+        counts[0] += 1
+        counts[1] += report.failed
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _CASES:
+        return
+    terminalreporter.section("tally: cases tried, failures")
+    for suite, (tried, failed) in sorted(_CASES.items()):
+        terminalreporter.write_line(f"{suite}: {tried} tried, {failed} failed")
+    for name, (tried, failed) in sorted(TALLY.items()):
+        terminalreporter.write_line(f"{name}: {tried} tried, {failed} failed")
+
+
 def require_tool(name: str) -> str:
     """The tool's path; in CI a missing tool fails the test, on a laptop it skips it."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
@@ -105,6 +129,7 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
         # Suites send thousands of requests as one user; the limits have their own server.
         "MEDIA_THROTTLE_RATE": "1000000/min",
         "AUTH_THROTTLE_RATE": "1000000/min",
+        "MEDIA_MAX_STREAMS_PER_USER": "1000",
         **extra,
     }
 

@@ -20,6 +20,7 @@ GENERATED: dict[str, bytes] = {
     "data/one.bin": b"x",
     "data/random-1m.bin": _random_bytes(1024 * 1024, 1),
     "data/random-300k.bin": _random_bytes(300_000, 2),
+    "data/random-1000.bin": _random_bytes(1000, 4),
     "data/random-4m.bin": _random_bytes(4 * 1024 * 1024, 3),
 }
 COPIED: dict[str, str] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -20,12 +21,25 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from books.models import Book
 from tests.conftest import require_tool
+from tests.media import DEMO_MEDIA
 
 #: every wait in the browser suite is bounded by this
 TIMEOUT_MS = 15_000
 DEMO_PASSWORD = "demo-browser-pass"
 DEMO_PUBLISHER = "DreamPress"
 DEMO_BOOK = "english-7"
+BOOK_MEDIA = DEMO_MEDIA / DEMO_BOOK
+#: the book's players: asset path → (element, <source> type)
+PLAYABLE = {
+    "audio/01-welcome.mp3": ("audio", "audio/mpeg"),
+    "audio/02-dialogue.ogg": ("audio", "audio/ogg"),
+    "audio/03-listening.wav": ("audio", "audio/wav"),
+    "audio/04-song.m4a": ("audio", "audio/mp4"),
+    "Ünite 1/müzik.mp3": ("audio", "audio/mpeg"),  # a non-ASCII path, percent-encoded
+    "video/lesson-1.mp4": ("video", "video/mp4"),
+    "video/lesson-2.webm": ("video", "video/webm"),
+}
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 # Playwright's own browser download does not work here: Debian's Chromium is used.
 LAUNCH_ARGS = [
@@ -144,6 +158,30 @@ class MediaTraffic:
 @pytest.fixture
 def traffic(page) -> MediaTraffic:
     return MediaTraffic(page)
+
+
+def assert_partial_responses(traffic, path: str) -> None:
+    """Every response for a played file was a 206 with a Content-Range inside the file."""
+    responses = traffic.for_path(path)
+    assert responses, f"no response for {path!r}:\n{traffic.describe()}"
+    size = (BOOK_MEDIA / path).stat().st_size
+    for response in responses:
+        assert response.status == 206, f"expected 206 for a media range:\n{traffic.describe()}"
+        match = CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+        assert match, f"no valid Content-Range: {response}"
+        first, last, total = map(int, match.groups())
+        assert total == size, response
+        assert 0 <= first <= last < size, response
+        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", response.range or "")
+        assert asked, f"the browser asked without a simple range: {response}"
+        assert first == int(asked[1]), response
+        if "content-length" in response.headers:
+            assert int(response.headers["content-length"]) == last - first + 1, response
+
+
+def assert_no_errors(traffic) -> None:
+    errors = [r for r in traffic.responses if r.status >= 400]
+    assert not errors, f"media errors:\n{traffic.describe()}"
 
 
 # --- page helpers ---------------------------------------------------------------------------

@@ -3,8 +3,14 @@
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import media_element, play_and_seek, sign_in_admin
-from tests.browser.test_playback import PLAYABLE, assert_no_errors, assert_partial_responses
+from tests.browser.conftest import (
+    PLAYABLE,
+    assert_no_errors,
+    assert_partial_responses,
+    media_element,
+    play_and_seek,
+    sign_in_admin,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.wire]
 

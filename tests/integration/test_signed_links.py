@@ -113,6 +113,19 @@ def test_link_is_absolute_expires_in_four_hours_and_carries_no_credential(lms, s
     assert claims == {"u": user.pk, "b": str(book.pk), "p": ONE_MIB}
 
 
+def test_link_made_through_nginx_points_at_nginx(lms_offload_server, transactional_db, dcs):
+    """Behind the shipped nginx (offload mode) the link keeps the host and port the
+    client used, and works through nginx."""
+    user, book = student_with_book()
+    response = create_link(lms_offload_server, book, ONE_MIB, bearer(user))
+    assert response.status_code == 201
+    url = response.json()["url"]
+    assert url.startswith(lms_offload_server.base_url + "/"), url
+    part = requests.get(url, headers={"Range": "bytes=10-19"}, timeout=10)
+    assert part.status_code == 206
+    assert part.content == media.file_bytes(ONE_MIB)[10:20]
+
+
 def test_creating_a_link_needs_credentials(lms, dcs):
     book = make_book()
     response = requests.post(links_url(lms, book.pk), json={"path": ONE_MIB}, timeout=10)

@@ -1,0 +1,343 @@
+"""The clients: curl for single streams, http.client for timing and concurrent load.
+
+Every path is driven by the same code; only the URL prefix and the
+Authorization header differ (see `Target`). Concurrent load runs in forked
+client processes (each with its own GIL), one keep-alive connection per client
+thread, and checks every byte it receives against the file's content.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import multiprocessing
+import random
+import subprocess
+import threading
+import time
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+RANGE_LENGTH = 64 * 1024
+READ_PIECE = 1024 * 1024
+TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One way of reaching the files: a port, a URL prefix, maybe a bearer token."""
+
+    label: str
+    port: int
+    prefix: str  # the file name is appended, percent-encoded
+    authorization: str | None = None
+
+    def path(self, name: str) -> str:
+        return self.prefix + quote(name, safe="")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": self.authorization} if self.authorization else {}
+        return {**headers, **(extra or {})}
+
+
+def percentile(values, fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+# --- single streams: curl ---------------------------------------------------------
+
+
+@dataclass
+class CurlResult:
+    status: int
+    size: int
+    speed: float  # bytes per second, curl's %{speed_download}
+
+
+def curl_download(url: str, headers: dict[str, str], max_time: float = 60) -> CurlResult:
+    return finish_curl(start_curl(url, headers, max_time))
+
+
+def start_curl(url: str, headers: dict[str, str], max_time: float = 60) -> subprocess.Popen:
+    argv = ["curl", "-s", "--noproxy", "*", "-o", "/dev/null", "--max-time", str(max_time)]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    argv += ["-w", "%{http_code} %{size_download} %{speed_download}", url]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+
+def finish_curl(process: subprocess.Popen) -> CurlResult:
+    out, _ = process.communicate(timeout=90)
+    code, size, speed = out.split()
+    return CurlResult(int(code), int(size), float(speed))
+
+
+# --- one keep-alive connection: time to first byte ------------------------------------
+
+
+class CheckFailed(Exception):
+    """An answer with the wrong status, headers or bytes."""
+
+
+def timed_get(
+    conn: http.client.HTTPConnection, path: str, headers: dict[str, str]
+) -> tuple[http.client.HTTPResponse, float]:
+    """Send, wait for the first body byte; the time from send to that byte. Body not read."""
+    started = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    if response.length != 0:
+        response.fp.peek(1)  # blocks until the first body byte is here
+    return response, time.perf_counter() - started
+
+
+def check_range(
+    response: http.client.HTTPResponse, body: bytes, content: bytes, start: int, last: int
+) -> None:
+    if response.status != 206:
+        raise CheckFailed(f"status {response.status}")
+    expected_range = f"bytes {start}-{last}/{len(content)}"
+    if response.getheader("Content-Range") != expected_range:
+        raise CheckFailed(f"Content-Range {response.getheader('Content-Range')}")
+    if len(body) != last - start + 1:
+        raise CheckFailed("short read")
+    if body != content[start : last + 1]:
+        raise CheckFailed("byte mismatch")
+
+
+class SeekSeries:
+    """Sequential requests on one keep-alive connection; TTFB of each."""
+
+    def __init__(self, target: Target, name: str | None, size: int, content: bytes | None):
+        self.target = target
+        self.path = target.path(name) if name is not None else target.prefix
+        self.size = size
+        self.content = content
+        self.conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=TIMEOUT)
+        self.ttfb: list[float] = []
+        self.errors: Counter[str] = Counter()
+
+    def fresh_connection(self) -> None:
+        """A new connection, opened by one unmeasured request."""
+        self.conn.close()
+        extra = {"Range": f"bytes=0-{RANGE_LENGTH - 1}"} if self.content is not None else {}
+        self.conn.request("GET", self.path, headers=self.target.headers(extra))
+        self.conn.getresponse().read()
+
+    def range_reads(self, offsets: list[int]) -> None:
+        for start in offsets:
+            last = start + RANGE_LENGTH - 1
+            try:
+                response, ttfb = timed_get(
+                    self.conn, self.path, self.target.headers({"Range": f"bytes={start}-{last}"})
+                )
+                body = response.read()
+                if response.status != 206 or len(body) != RANGE_LENGTH:
+                    raise CheckFailed(f"status {response.status}, {len(body)} bytes")
+                if self.content is not None:
+                    check_range(response, body, self.content, start, last)
+                self.ttfb.append(ttfb)
+            except (CheckFailed, OSError, http.client.HTTPException) as error:
+                self.errors[_error_name(error)] += 1
+                self.conn.close()
+
+    def plain_gets(self, count: int) -> None:
+        for _ in range(count):
+            try:
+                response, ttfb = timed_get(self.conn, self.path, self.target.headers())
+                response.read()
+                if response.status != 200:
+                    raise CheckFailed(f"status {response.status}")
+                self.ttfb.append(ttfb)
+            except (CheckFailed, OSError, http.client.HTTPException) as error:
+                self.errors[_error_name(error)] += 1
+                self.conn.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _error_name(error: BaseException) -> str:
+    return str(error) if isinstance(error, CheckFailed) else type(error).__name__
+
+
+# --- concurrent load in forked client processes ----------------------------------------
+
+
+@dataclass
+class LoadSpec:
+    port: int
+    headers: dict[str, str]
+    path: str
+    kind: str  # "media": 64 KiB random ranges (+ full plays); "plain": GET, expect 200
+    content: bytes | None = None  # the file's bytes, for "media"
+    full_every: int = 0  # every n-th operation of a client plays the whole file (0: never)
+    start_at: float = 0.0  # time.monotonic() values, shared by all processes
+    end_at: float = 0.0
+    authorizations: list[str] | None = None  # client i sends authorizations[i]: one user each
+
+
+@dataclass
+class LoadResult:
+    ops: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0
+    aborted_at_deadline: int = 0
+    ttfb: dict[str, array] = field(default_factory=dict)
+    finished_at: float = 0.0
+
+    def merge(self, other: LoadResult) -> None:
+        self.ops.update(other.ops)
+        self.errors.update(other.errors)
+        self.bytes += other.bytes
+        self.aborted_at_deadline += other.aborted_at_deadline
+        for kind, values in other.ttfb.items():
+            self.ttfb.setdefault(kind, array("d")).extend(values)
+        self.finished_at = max(self.finished_at, other.finished_at)
+
+    def all_ttfb(self) -> list[float]:
+        return [value for values in self.ttfb.values() for value in values]
+
+
+class _Client:
+    def __init__(self, spec: LoadSpec, index: int, result: LoadResult, lock: threading.Lock):
+        self.spec = spec
+        self.index = index
+        self.rng = random.Random(index * 7919 + spec.port)
+        self.result = result
+        self.lock = lock
+        self.conn: http.client.HTTPConnection | None = None
+        self.local = LoadResult()
+        self.headers = dict(spec.headers)
+        if spec.authorizations:
+            self.headers["Authorization"] = spec.authorizations[index % len(spec.authorizations)]
+
+    def run(self) -> None:
+        spec = self.spec
+        delay = spec.start_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        operation = self.index  # staggers the full plays between clients
+        while time.monotonic() < spec.end_at:
+            operation += 1
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", spec.port, timeout=TIMEOUT)
+            try:
+                if spec.kind == "plain":
+                    self._plain()
+                elif spec.full_every and operation % spec.full_every == 0:
+                    self._full_play()
+                else:
+                    self._range()
+            except (CheckFailed, OSError, http.client.HTTPException) as error:
+                self.local.errors[_error_name(error)] += 1
+                self._drop_connection()
+        self._drop_connection()
+        self.local.finished_at = time.monotonic()
+        with self.lock:
+            self.result.merge(self.local)
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _record(self, kind: str, ttfb: float, received: int) -> None:
+        self.local.ops[kind] += 1
+        self.local.ttfb.setdefault(kind, array("d")).append(ttfb)
+        self.local.bytes += received
+
+    def _plain(self) -> None:
+        response, ttfb = timed_get(self.conn, self.spec.path, self.headers)
+        body = response.read()
+        if response.status != 200:
+            raise CheckFailed(f"status {response.status}")
+        self._record("plain", ttfb, len(body))
+
+    def _range(self) -> None:
+        content = self.spec.content
+        start = self.rng.randrange(0, len(content) - RANGE_LENGTH + 1)
+        last = start + RANGE_LENGTH - 1
+        headers = {**self.headers, "Range": f"bytes={start}-{last}"}
+        response, ttfb = timed_get(self.conn, self.spec.path, headers)
+        body = response.read()
+        check_range(response, body, content, start, last)
+        self._record("range", ttfb, len(body))
+
+    def _full_play(self) -> None:
+        content = self.spec.content
+        response, ttfb = timed_get(self.conn, self.spec.path, self.headers)
+        if response.status != 200:
+            response.read()
+            raise CheckFailed(f"status {response.status}")
+        if response.length != len(content):
+            raise CheckFailed(f"Content-Length {response.length}")
+        offset = 0
+        while offset < len(content):
+            piece = response.read(min(READ_PIECE, len(content) - offset))
+            if not piece:
+                raise CheckFailed("short read")
+            if piece != content[offset : offset + len(piece)]:
+                raise CheckFailed("byte mismatch")
+            offset += len(piece)
+            self.local.bytes += len(piece)
+            if offset < len(content) and time.monotonic() >= self.spec.end_at:
+                self.local.aborted_at_deadline += 1  # not an error: the run is over
+                self._drop_connection()
+                return
+        self.local.ops["full"] += 1
+        self.local.ttfb.setdefault("full", array("d")).append(ttfb)
+
+
+def _client_process(spec: LoadSpec, first_index: int, threads: int, pipe) -> None:
+    result, lock = LoadResult(), threading.Lock()
+    workers = [
+        threading.Thread(target=_Client(spec, first_index + i, result, lock).run, daemon=True)
+        for i in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=max(1.0, spec.end_at - time.monotonic()) + 2 * TIMEOUT)
+    pipe.send(result)
+    pipe.close()
+
+
+def run_load(spec: LoadSpec, clients: int, processes: int = 2) -> tuple[LoadResult, float]:
+    """`clients` threads spread over forked processes; (merged result, elapsed seconds)."""
+    context = multiprocessing.get_context("fork")
+    started, pipes = [], []
+    per_process = [clients // processes + (i < clients % processes) for i in range(processes)]
+    try:
+        first = 0
+        for count in per_process:
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_client_process, args=(spec, first, count, sender), daemon=True
+            )
+            process.start()
+            sender.close()
+            started.append(process)
+            pipes.append(receiver)
+            first += count
+        merged = LoadResult()
+        for receiver in pipes:
+            wait = max(1.0, spec.end_at - time.monotonic()) + 3 * TIMEOUT
+            if not receiver.poll(wait):
+                raise RuntimeError("a load client process did not report in time")
+            merged.merge(receiver.recv())
+        return merged, merged.finished_at - spec.start_at
+    finally:
+        for process in started:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)

@@ -1,0 +1,313 @@
+"""The processes the benchmark starts, each stopped when it ends (also on Ctrl-C).
+
+All of them listen on 127.0.0.1 only. Each child asks the kernel for SIGTERM
+when the benchmark process dies (PR_SET_PDEATHSIG), so even a `kill -9` of the
+benchmark leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import psutil
+
+from bench.data import ROOT, Dataset, django_env
+from deploy.render import render
+
+NGINX = "/usr/sbin/nginx"
+PR_SET_PDEATHSIG = 1
+# Settings the benchmark decides; the rest of the environment is passed through
+# (and reported) so a run can try a setting: `CONN_MAX_AGE=60 make bench`.
+LMS_SETTING_PREFIXES = ("DCS_", "MEDIA_", "GUNICORN_", "CACHE_URL", "CONN_MAX_AGE")
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@dataclass
+class Processes:
+    """Every process started, stopped in reverse order by stop_all()."""
+
+    workdir: Path
+    started: list[tuple[subprocess.Popen, int]] = field(default_factory=list)
+
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, stop=signal.SIGTERM
+    ) -> subprocess.Popen:
+        log = (self.workdir / f"{name}.log").open("w")
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.started.append((process, stop))
+        return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        for index, (candidate, stop) in enumerate(self.started):
+            if candidate is process:
+                del self.started[index]
+                _stop(process, stop)
+                return
+
+    def stop_all(self) -> None:
+        stopping, self.started = list(reversed(self.started)), []
+        for process, stop in stopping:
+            if process.poll() is None:
+                with contextlib.suppress(OSError):
+                    process.send_signal(stop)
+        for process, _ in stopping:
+            _wait_or_kill(process)
+
+
+def _stop(process: subprocess.Popen, stop: int) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(OSError):
+            process.send_signal(stop)
+    _wait_or_kill(process)
+
+
+def _wait_or_kill(process: subprocess.Popen) -> None:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+# --- nginx ------------------------------------------------------------------------
+
+MAIN_CONFIG = """\
+daemon off;
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    include $dir/site.conf;
+}
+"""
+
+REFERENCE_SITE = """\
+# The reference upstream: the object store served by nginx under DCS's URL
+# layout. It checks no token (a benchmark stand-in, not DCS).
+server {
+    listen 127.0.0.1:$port;
+    sendfile on;
+    # tcp_nopush (TCP_CORK) would hold a response's last partial segment on a
+    # kept-alive connection until the peer's delayed ACK: +40 ms on about half
+    # of the 64 KiB ranges a keep-alive proxy reads. Not DCS's behaviour.
+    tcp_nopush off;
+    keepalive_requests 100000;
+
+    location ~ ^/storage/books/(?<dcs_publisher>[^/]+)/(?<dcs_book>[^/]+)/object$$ {
+        alias $root/$$dcs_publisher/books/$$dcs_book/$$arg_path;
+    }
+    location = /auth/login {
+        proxy_pass http://127.0.0.1:$emulator_port;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+    }
+    location = /_nginx_status {
+        stub_status;
+    }
+}
+"""
+
+
+def _start_nginx(procs: Processes, name: str, site: str, port: int) -> subprocess.Popen:
+    directory = procs.workdir / name
+    directory.mkdir()
+    (directory / "site.conf").write_text(site)
+    (directory / "nginx.conf").write_text(Template(MAIN_CONFIG).substitute(dir=directory))
+    return procs.spawn(
+        name,
+        [NGINX, "-c", str(directory / "nginx.conf"), "-p", str(directory)],
+        stop=signal.SIGTERM,
+    )
+
+
+def start_reference_nginx(
+    procs: Processes, storage_root: Path, emulator_port: int
+) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    site = Template(REFERENCE_SITE).substitute(
+        port=port, root=storage_root, emulator_port=emulator_port
+    )
+    return _start_nginx(procs, "nginx-reference", site, port), port
+
+
+def start_offload_nginx(
+    procs: Processes, lms_address: str, dcs_address: str
+) -> tuple[subprocess.Popen, int]:
+    """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does."""
+    port = free_port()
+    template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
+    site = render(
+        template,
+        {
+            "LISTEN": f"127.0.0.1:{port}",
+            "SERVER_NAME": "localhost",
+            "LMS_ADDRESS": lms_address,
+            "DCS_ADDRESS": dcs_address,
+            "DCS_SCHEME": "http",
+            "DCS_HOST": dcs_address,
+            "STATIC_ROOT": str(procs.workdir / "static"),
+        },
+    )
+    return _start_nginx(procs, "nginx-offload", site, port), port
+
+
+def nginx_version() -> str:
+    result = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=False)
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
+
+
+def nginx_accepts(port: int) -> int:
+    """Connections the reference nginx accepted so far (stub_status)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_nginx_status", timeout=5) as answer:
+        lines = answer.read().decode().splitlines()
+    return int(lines[2].split()[0])
+
+
+# --- the DCS emulator -------------------------------------------------------------
+
+
+def start_emulator(procs: Processes, storage_root: Path) -> tuple[subprocess.Popen, int]:
+    """Out of process, so it does not share the benchmark's GIL."""
+    port = free_port()
+    process = procs.spawn(
+        "emulator",
+        [sys.executable, "-m", "dcs_emulator", "--root", str(storage_root), "--port", str(port)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stop=signal.SIGTERM,
+    )
+    return process, port
+
+
+def emulator_call(port: int, action: str, method: str = "GET") -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_emulator/{action}", method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+# --- gunicorn ---------------------------------------------------------------------
+
+GUNICORN_CONFIG = """\
+# The shipped deploy/gunicorn.conf.py, with the access log off so no
+# per-request log line is part of the measurement.
+import runpy
+
+_shipped = runpy.run_path({path!r})
+globals().update({{k: v for k, v in _shipped.items() if not k.startswith("__")}})
+accesslog = None
+# No control socket: the default path ($HOME/.gunicorn/gunicorn.ctl) is one per
+# user, and the benchmark must not take it from another gunicorn.
+control_socket_disable = True
+"""
+
+
+@dataclass
+class Gunicorn:
+    name: str
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def worker_pids(self) -> list[int]:
+        return [child.pid for child in psutil.Process(self.process.pid).children()]
+
+
+def inherited_lms_settings() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(LMS_SETTING_PREFIXES)}
+
+
+def start_gunicorn(
+    procs: Processes,
+    name: str,
+    data: Dataset,
+    dcs_base_url: str,
+    *,
+    workers: int,
+    threads: int,
+    **settings: str,
+) -> Gunicorn:
+    config = procs.workdir / "gunicorn.bench.conf.py"
+    if not config.exists():
+        config.write_text(GUNICORN_CONFIG.format(path=str(ROOT / "deploy" / "gunicorn.conf.py")))
+    port = free_port()
+    env = {
+        **django_env(data.database),
+        "DCS_BASE_URL": dcs_base_url,
+        "DCS_EMAIL": "lms@dcs.local",
+        "DCS_PASSWORD": "dcs-dev-password",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(workers),
+        "GUNICORN_THREADS": str(threads),
+        # The per-user limits still run on every request (their cost is measured)
+        # but never refuse: the load is synthetic, far above one real player.
+        "MEDIA_THROTTLE_RATE": os.environ.get("MEDIA_THROTTLE_RATE", "1000000/min"),
+        "MEDIA_MAX_STREAMS_PER_USER": os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000"),
+        **settings,
+    }
+    process = procs.spawn(
+        name,
+        [str(Path(sys.executable).parent / "gunicorn"), "lms.wsgi", "--config", str(config)],
+        env=env,
+        stop=signal.SIGINT,  # quick shutdown: no 30 s graceful wait for streams
+    )
+    return Gunicorn(name, process, port)
+
+
+def gunicorn_version() -> str:
+    import gunicorn
+
+    return gunicorn.__version__
