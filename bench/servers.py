@@ -11,6 +11,8 @@ import contextlib
 import ctypes
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -213,6 +215,25 @@ def nginx_accepts(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_nginx_status", timeout=5) as answer:
         lines = answer.read().decode().splitlines()
     return int(lines[2].split()[0])
+
+
+# --- redis (the shared cache) ----------------------------------------------------
+
+
+def start_redis(procs: Processes) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    directory = procs.workdir / "redis"
+    directory.mkdir()
+    argv = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port)]
+    argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
+    return procs.spawn("redis", argv, stop=signal.SIGTERM), port
+
+
+def redis_version() -> str:
+    redis = shutil.which("redis-server") or "/usr/bin/redis-server"
+    result = subprocess.run([redis, "--version"], capture_output=True, text=True, check=False)
+    match = re.search(r"v=(\S+)", result.stdout)
+    return match[1] if match else "unknown"
 
 
 # --- the DCS emulator -------------------------------------------------------------
