@@ -435,8 +435,8 @@ class Bench:
             self.table.add(
                 fig,
                 f"{label}, aggregate",
-                f"{mbps:,.0f} MB/s ({result.ops['range']} ranges,"
-                f" {result.ops['full']} full plays, {elapsed:.1f} s)",
+                f"{mbps:,.0f} MB/s, {ops / elapsed:,.0f} ops/s ({result.ops['range']} ranges"
+                f" + {result.ops['full']} full plays in {elapsed:.1f} s)",
                 "1.00 (reference)" if is_ref else ratio(mbps, ref_mbps, "direct"),
             )
             p99 = percentile(result.ttfb.get("range", []), 0.99)

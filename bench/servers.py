@@ -207,7 +207,7 @@ def start_offload_nginx(
 
 def nginx_version() -> str:
     result = subprocess.run([NGINX, "-v"], capture_output=True, text=True, check=False)
-    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: nginx/")
 
 
 def nginx_accepts(port: int) -> int:

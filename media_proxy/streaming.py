@@ -84,7 +84,11 @@ class StreamRecord:
     upstream_status: int | None = None
     upstream_ttfb_ms: float | None = None
     started: float = field(default_factory=time.monotonic)
-    outcome: str = "complete"  # complete, client_aborted or upstream_failed
+    # complete, client_aborted, upstream_failed, offloaded (nginx sends the body) or error
+    outcome: str = "complete"
+
+    def log(self) -> None:
+        stream_logger.info("media_stream %s", self)
 
     def __str__(self) -> str:
         fields = {k: v for k, v in vars(self).items() if k != "started"}
@@ -191,7 +195,7 @@ class MediaBody:
             self._reader.upstream.close()
         if not self._finished and self._record.outcome == "complete":
             self._record.outcome = "client_aborted"
-        stream_logger.info("media_stream %s", self._record)
+        self._record.log()
         if self._on_close is not None:
             self._on_close()
 
@@ -306,7 +310,6 @@ class MediaResponder:
         response["X-Media-Content-Disposition"] = inline_disposition(obj.path)
         response["X-Media-Vary"] = VARY
         record.outcome = "offloaded"
-        stream_logger.info("media_stream %s", record)
         return response
 
     def _probe(self, obj: MediaObject) -> ObjectInfo:

@@ -114,11 +114,21 @@ class MediaView(MediaAPIView):
         )
         try:
             response = self._respond(request, obj, record, slot.release)
+        except APIException as error:
+            slot.release()
+            record.status, record.outcome = error.status_code, "error"
+            record.log()
+            raise
         except BaseException:
             slot.release()
             raise
         if not response.streaming:
-            slot.release()  # a streamed body releases its slot when it closes
+            # A streamed body logs and releases its slot when it closes.
+            slot.release()
+            record.status = response.status_code
+            if request.method == "GET" and record.outcome != "offloaded":
+                record.bytes_sent = len(response.content)
+            record.log()
         return response
 
     def _respond(

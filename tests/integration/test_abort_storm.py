@@ -99,7 +99,9 @@ def test_a_thousand_clients_going_away(lms, dcs):
             for line in lms.log_lines()[log_lines_before:]
             if "media_stream " in line
         ]
-        streams = [r for r in streams if int(r["range"][6:].split("-")[0]) >= STORM_BASE]
+        streams = [
+            r for r in streams if r["range"] and int(r["range"][6:].split("-")[0]) >= STORM_BASE
+        ]
         if len(streams) >= CLIENTS:
             break
         time.sleep(0.2)

@@ -1,0 +1,163 @@
+"""Secrets stay secret, every media response is private, and each stream leaves one
+structured log line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+from django.conf import settings
+
+from tests import media
+from tests.conftest import ROOT
+from tests.factories import bearer, session_cookie, student_with_book
+from tests.wire import fetch_raw, media_path
+
+pytestmark = pytest.mark.wire
+
+FILE = "data/random-300k.bin"
+SOURCE = media.file_bytes(FILE)
+
+
+def stream_records(lms, since: int) -> list[dict]:
+    return [
+        json.loads(line.split("media_stream ", 1)[1])
+        for line in lms.log_lines()[since:]
+        if "media_stream " in line
+    ]
+
+
+def test_dcs_token_and_password_never_reach_a_client_or_a_log(lms, dcs):
+    user, book = student_with_book()
+    headers = bearer(user)
+    seen: list[bytes] = []
+
+    def call(path=FILE, extra=None):
+        response = fetch_raw(lms, "GET", media_path(book, path), {**headers, **(extra or {})})
+        seen.append(str(response.headers).encode() + response.body)
+
+    call(extra={"Range": "bytes=0-99"})
+    dcs.expire_tokens()  # a re-login, and its log lines
+    call(extra={"Range": "bytes=100-199"})
+    dcs.faults.status = 500
+    call()  # an error page
+    dcs.faults.status = None
+    call("missing.mp3")
+    dcs.faults.wrong_content_range = True
+    call(extra={"Range": "bytes=0-9"})
+
+    tokens = {
+        record.headers["Authorization"].removeprefix("Bearer ")
+        for record in dcs.stats.requests
+        if "Authorization" in record.headers
+    }
+    assert tokens, "the LMS authenticated to DCS"
+    secrets = [settings.DCS_PASSWORD, *tokens]
+    log = "\n".join(lms.log_lines())
+    for secret in secrets:
+        assert secret not in log
+        assert all(secret.encode() not in answer for answer in seen)
+
+
+def test_client_credentials_are_not_forwarded(lms, dcs):
+    user, book = student_with_book()
+    requests.get(
+        lms.url(media_path(book, FILE)),
+        cookies=session_cookie(user),
+        headers={"Range": "bytes=0-9"},
+        timeout=10,
+    )
+    requests.get(lms.url(media_path(book, FILE)), headers=bearer(user), timeout=10)
+    for record in dcs.stats.requests:
+        assert "Cookie" not in record.headers
+        assert record.headers.get("Authorization") != bearer(user)["Authorization"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"Range": "bytes=0-9"}, {"Range": "bytes=0-9,20-29"}, {"Range": "bytes=999999-"}],
+    ids=["200", "206", "206 multipart", "416"],
+)
+def test_every_media_response_is_private(lms, extra):
+    user, book = student_with_book()
+    response = fetch_raw(lms, "GET", media_path(book, FILE), {**bearer(user), **extra})
+    assert response.headers["Cache-Control"] == "private, max-age=86400"
+    assert response.headers["Vary"] == "Cookie, Authorization"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "public" not in response.headers["Cache-Control"]
+
+
+def test_one_log_line_per_stream(lms, dcs):
+    user, book = student_with_book()
+    since = len(lms.log_lines())
+    done = fetch_raw(lms, "GET", media_path(book, FILE), {**bearer(user), "Range": "bytes=10-1009"})
+    assert done.status == 206
+    dcs.faults.cut_after_bytes = 5000
+    cut = fetch_raw(lms, "GET", media_path(book, FILE), bearer(user))
+    assert not cut.complete
+    dcs.faults.cut_after_bytes = None
+    head = fetch_raw(lms, "HEAD", media_path(book, FILE), bearer(user))
+    assert head.status == 200
+
+    records = stream_records(lms, since)
+    assert len(records) == 3
+    complete, failed, headers_only = records
+    assert complete == {
+        **complete,
+        "user": user.pk,
+        "book": str(book.pk),
+        "path": FILE,
+        "method": "GET",
+        "range": "bytes=10-1009",
+        "status": 206,
+        "bytes_sent": 1000,
+        "upstream_status": 206,
+        "outcome": "complete",
+        "client_aborted": False,
+    }
+    assert complete["upstream_ttfb_ms"] >= 0
+    assert complete["duration_ms"] >= complete["upstream_ttfb_ms"]
+    assert failed["outcome"] == "upstream_failed"
+    assert failed["bytes_sent"] <= 5000
+    assert (headers_only["method"], headers_only["status"], headers_only["bytes_sent"]) == (
+        "HEAD",
+        200,
+        0,
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "a-long-random-production-secret-key-" + "x" * 40,
+        "ALLOWED_HOSTS": "lms.example.org",
+    }
+    env.pop("LMS_TESTING", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": ""}
+    env.pop("LMS_TESTING", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
