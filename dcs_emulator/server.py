@@ -276,23 +276,9 @@ class Emulator:
         self.stop()
 
 
-def run_in_thread(
-    root: Path,
-    *,
-    email: str = DEFAULT_EMAIL,
-    password: str = DEFAULT_PASSWORD,
-    token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    secret: str = DEFAULT_SECRET,
-) -> Emulator:
-    """Start an emulator on a background thread; ``port=0`` picks a free port."""
-    return Emulator(
-        root,
-        email=email,
-        password=password,
-        token_lifetime=token_lifetime,
-        host=host,
-        port=port,
-        secret=secret,
-    ).start()
+def run_in_thread(root: Path, **options: Any) -> Emulator:
+    """Start an emulator on a background thread; ``port=0`` (the default) picks a free port.
+
+    The options are `Emulator`'s: email, password, token_lifetime, host, port, secret.
+    """
+    return Emulator(root, **options).start()
