@@ -41,20 +41,29 @@ def _reads_every_book(user: AbstractBaseUser) -> bool:
     return user.is_superuser or user.has_perm(VIEW_ANY_BOOK_PERMISSION)
 
 
+def _member_or_assigned_q(user: AbstractBaseUser, now: datetime) -> Q:
+    """Rules 3 and 4 as one condition on books."""
+    from books.models import BookAssignment
+
+    assigned = BookAssignment.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).filter(
+        active_assignment_q(now)
+    )
+    return Q(publisher__members=user) | Q(status="published", pk__in=assigned.values("book_id"))
+
+
 def can_read_book(user: AbstractBaseUser | AnonymousUser, book: Book) -> bool:
+    """One query for a student or a publisher member (the common callers), checked first;
+    the permission lookup (two queries, then cached on the user) only after that."""
     if not user.is_authenticated or not user.is_active:
         return False
-    if _reads_every_book(user):
+    if user.is_superuser:
         return True
-    if book.publisher.members.filter(pk=user.pk).exists():
+    from books.models import Book  # books.models imports this module
+
+    rules_3_and_4 = _member_or_assigned_q(user, timezone.now())
+    if Book.objects.filter(pk=book.pk).filter(rules_3_and_4).exists():
         return True
-    if book.status != book.Status.PUBLISHED:
-        return False
-    return (
-        book.assignments.filter(Q(user=user) | Q(group__in=user.groups.all()))
-        .filter(active_assignment_q(timezone.now()))
-        .exists()
-    )
+    return user.has_perm(VIEW_ANY_BOOK_PERMISSION)
 
 
 class BookQuerySet(models.QuerySet):
@@ -63,17 +72,4 @@ class BookQuerySet(models.QuerySet):
             return self.none()
         if _reads_every_book(user):
             return self.all()
-        assigned = Q(status="published") & Q(
-            pk__in=_assigned_book_ids(user, timezone.now()),
-        )
-        return self.filter(Q(publisher__members=user) | assigned).distinct()
-
-
-def _assigned_book_ids(user: AbstractBaseUser, now: datetime) -> models.QuerySet:
-    from books.models import BookAssignment
-
-    return (
-        BookAssignment.objects.filter(Q(user=user) | Q(group__in=user.groups.all()))
-        .filter(active_assignment_q(now))
-        .values("book_id")
-    )
+        return self.filter(_member_or_assigned_q(user, timezone.now())).distinct()

@@ -238,21 +238,17 @@ class MediaResponder:
         record.upstream_status = upstream.status
         try:
             answer = _read_answer(asked, upstream)
-            cache.set(obj.cache_key, ObjectInfo(answer.size, answer.etag), self._size_ttl)
+            info = ObjectInfo(answer.size, answer.etag)
+            if info != known:
+                cache.set(obj.cache_key, info, self._size_ttl)
             plan = plan_response(request, answer.size, answer.etag, max_parts=self._max_parts)
             record.status = int(plan.status)
-            if not plan.has_body or request.method == "HEAD":
-                upstream.release()
-                return self._headers_only(obj, plan, answer.etag, request.method)
-            if not plan.ranges:  # a 0-byte object
+            if request.method == "HEAD" or not plan.ranges:  # no body: HEAD, 304/412/416, 0 bytes
                 upstream.release()
                 return self._headers_only(obj, plan, answer.etag, request.method)
             fetch = functools.partial(self._open_span, obj, plan.size, answer.etag)
-            if answer.body is not None and answer.body.start <= plan.ranges[0].start:
-                reader = BodyReader(upstream, answer.body, self._chunk_size)
-            else:
-                reader = None
-            if reader is None or not reader.can_serve(plan.ranges[0]):
+            reader = answer.body and BodyReader(upstream, answer.body, self._chunk_size)
+            if not reader or not reader.can_serve(plan.ranges[0]):
                 upstream.release()
                 reader = fetch(plan.ranges)
         except BaseException:

@@ -8,6 +8,17 @@ from rest_framework.exceptions import Throttled
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 
+def increment(key: str, timeout: int) -> int:
+    """Add one to a shared counter, creating it with `timeout`: one cache round trip
+    in the common case (the counter exists)."""
+    try:
+        return cache.incr(key)
+    except ValueError:  # missing or expired
+        if cache.add(key, 1, timeout):
+            return 1
+        return cache.incr(key)  # another worker created it meanwhile
+
+
 class MediaRateThrottle(SimpleRateThrottle):
     """Media requests per user per window (setting MEDIA_THROTTLE_RATE, e.g. "1200/min").
 
@@ -27,13 +38,7 @@ class MediaRateThrottle(SimpleRateThrottle):
             return True
         now = self.timer()
         window = int(now // self.duration)
-        key = f"{self.get_cache_key(request, view)}:{window}"
-        self.cache.add(key, 0, self.duration + 1)
-        try:
-            count = self.cache.incr(key)
-        except ValueError:  # expired between add and incr
-            self.cache.set(key, 1, self.duration + 1)
-            count = 1
+        count = increment(f"{self.get_cache_key(request, view)}:{window}", self.duration + 1)
         self._wait = self.duration - (now % self.duration)
         return count <= self.num_requests
 
@@ -74,15 +79,11 @@ def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
     if limit <= 0:
         return StreamSlot(None)
     key = f"media:streams:{user_id}"
-    cache.add(key, 0, lease)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, lease)
-        count = 1
+    count = increment(key, lease)
     slot = StreamSlot(key)
     if count > limit:
         slot.release()
         raise TooManyStreams(wait=2)
-    cache.touch(key, lease)
+    if count > 1:
+        cache.touch(key, lease)
     return slot
