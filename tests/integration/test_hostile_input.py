@@ -126,7 +126,8 @@ def test_thousands_of_ranges(lms, dcs, members, statuses):
     assert response.status in statuses
     if response.status == 200:
         assert response.body == SOURCE
-    assert dcs.stats.object_requests <= 1
+    # A multi-range request on an object of unknown size costs a bytes=0-0 probe first.
+    assert dcs.stats.object_requests <= 2
 
 
 # --- paths --------------------------------------------------------------------------------
