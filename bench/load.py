@@ -12,6 +12,7 @@ import http.client
 import math
 import multiprocessing
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -298,6 +299,9 @@ class _Client:
 
 
 def _client_process(spec: LoadSpec, first_index: int, threads: int, pipe) -> None:
+    # The parent stops this process (SIGTERM) when it is interrupted; Ctrl-C is its business.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     result, lock = LoadResult(), threading.Lock()
     workers = [
         threading.Thread(target=_Client(spec, first_index + i, result, lock).run, daemon=True)
@@ -314,7 +318,7 @@ def _client_process(spec: LoadSpec, first_index: int, threads: int, pipe) -> Non
 def run_load(spec: LoadSpec, clients: int, processes: int = 2) -> tuple[LoadResult, float]:
     """`clients` threads spread over forked processes; (merged result, elapsed seconds)."""
     context = multiprocessing.get_context("fork")
-    started, pipes = [], []
+    started, pipes, finished = [], [], False
     per_process = [clients // processes + (i < clients % processes) for i in range(processes)]
     try:
         first = 0
@@ -334,10 +338,12 @@ def run_load(spec: LoadSpec, clients: int, processes: int = 2) -> tuple[LoadResu
             if not receiver.poll(wait):
                 raise RuntimeError("a load client process did not report in time")
             merged.merge(receiver.recv())
+        finished = True
         return merged, merged.finished_at - spec.start_at
     finally:
         for process in started:
-            process.join(timeout=5)
+            if finished:
+                process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)

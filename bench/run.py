@@ -465,7 +465,10 @@ class Bench:
             f" keep-alive connection each, {LOAD_SECONDS:.0f} s per path; every received byte"
             " compared with the file; full plays still running at the deadline are cut and"
             " not counted as errors. Clients and servers share the same cores, so these are"
-            " ratios under a shared CPU budget, not server capacity."
+            " ratios under a shared CPU budget, not server capacity. New upstream connections ="
+            " accepted by the reference nginx during the run (stub_status), filling each"
+            " worker's pool included; 'pool is full' = urllib3 dropped a connection because"
+            " more requests were in flight in a worker than DCS_POOL_SIZE."
         )
 
     def _authorizations(self, target: Target) -> list[str] | None:
@@ -623,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_alarm(signum, frame):
         raise Watchdog(f"the benchmark ran longer than {WATCHDOG_SECONDS} s")
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(WATCHDOG_SECONDS)

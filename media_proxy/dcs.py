@@ -110,8 +110,10 @@ class UpstreamResponse:
         return f"<UpstreamResponse {self.status} read={self._consumed} closed={self._closed}>"
 
     def _read(self, amount: int) -> bytes:
+        """Up to `amount` bytes: what has arrived, without waiting for `amount` (read1), so
+        a large chunk size costs no latency when DCS sends slowly."""
         try:
-            chunk = self._response.raw.read(amount, decode_content=False)
+            chunk = self._response.raw.read1(amount, decode_content=False)
         except _BODY_ERRORS as exc:
             raise DCSUnavailable(
                 f"DCS body broke off after {self._consumed} bytes: {type(exc).__name__}: {exc}"

@@ -38,7 +38,9 @@ def assert_upstream_requests(lms, dcs, expected: int) -> None:
     if lms.offload:
         assert dcs.stats.object_requests <= expected + 1
     else:
-        assert dcs.stats.object_requests == expected
+        assert dcs.stats.object_requests == expected, [
+            (r.method, r.path, r.headers.get("Range"), r.status) for r in dcs.stats.requests
+        ]
 
 
 @pytest.fixture
