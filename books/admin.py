@@ -1,4 +1,7 @@
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
 from books.models import Book, BookAssignment, Publisher
 from media_proxy.catalog import book_catalog
@@ -28,7 +31,13 @@ class BookAdmin(admin.ModelAdmin):
     list_select_related = ["publisher"]
     inlines = [BookAssignmentInline]
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         book = self.get_object(request, object_id)
         if book is not None:
             catalog, error = book_catalog(book)

@@ -1,6 +1,7 @@
 """Course pages: the books a user may read, and one book's media with players."""
 
 import logging
+import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -25,7 +26,7 @@ def book_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def book_detail(request: HttpRequest, book_id) -> HttpResponse:
+def book_detail(request: HttpRequest, book_id: uuid.UUID) -> HttpResponse:
     book = get_object_or_404(Book.objects.select_related("publisher"), pk=book_id)
     if not can_read_book(request.user, book):
         raise PermissionDenied

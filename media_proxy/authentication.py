@@ -1,11 +1,12 @@
 """How API and media callers prove who they are (DRF authentication classes)."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
-from media_proxy.signing import QUERY_PARAM, InvalidLink, read_link
+from media_proxy.signing import QUERY_PARAM, InvalidLink, LinkClaims, read_link
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -20,7 +21,7 @@ class SignedLinkAuthentication(BaseAuthentication):
     A bad link is a 403 with a clear detail, not a fall-through to anonymous.
     """
 
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, LinkClaims] | None:
         token = request.query_params.get(QUERY_PARAM)
         if token is None:
             return None

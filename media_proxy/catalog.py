@@ -1,14 +1,20 @@
 """A book's media as pages show it: DCS's listing, grouped by kind, with subtitle tracks."""
 
+from __future__ import annotations
+
 import hashlib
 import logging
 import posixpath
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 
 from media_proxy.dcs import DCSError, DCSFile, get_dcs_client
+
+if TYPE_CHECKING:
+    from books.models import Book
 from media_proxy.media_types import content_type_for
 
 logger = logging.getLogger(__name__)
@@ -68,7 +74,7 @@ def build_catalog(files: list[DCSFile]) -> dict[str, list[MediaItem]]:
     return {kind: items for kind, items in groups.items() if items}
 
 
-def book_catalog(book) -> tuple[dict[str, list[MediaItem]], str | None]:
+def book_catalog(book: Book) -> tuple[dict[str, list[MediaItem]], str | None]:
     """The book's catalog for a page, or an empty one and a message a person can read."""
     try:
         return build_catalog(book_files(book.publisher.name, book.book_name)), None

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.views import APIView
 
 
 def increment(key: str, timeout: int) -> int:
@@ -29,11 +31,11 @@ class MediaRateThrottle(SimpleRateThrottle):
 
     scope = "media"
 
-    def get_cache_key(self, request, view) -> str:
+    def get_cache_key(self, request: Request, view: APIView) -> str:
         ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:
             return True
         now = self.timer()

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Callable
 from functools import cache
 
 from django.conf import settings
@@ -132,7 +133,7 @@ class MediaView(MediaAPIView):
         return response
 
     def _respond(
-        self, request: Request, obj: MediaObject, record: StreamRecord, on_close
+        self, request: Request, obj: MediaObject, record: StreamRecord, on_close: Callable[[], None]
     ) -> HttpResponseBase:
         try:
             if request.query_params.get("format") == "vtt" and obj.path.lower().endswith(".srt"):
@@ -150,7 +151,7 @@ class MediaView(MediaAPIView):
     head = get
 
     def _respond_media(
-        self, request: Request, obj: MediaObject, record: StreamRecord, on_close
+        self, request: Request, obj: MediaObject, record: StreamRecord, on_close: Callable[[], None]
     ) -> HttpResponseBase:
         responder, client_request = get_responder(), client_request_from(request)
         # nginx sets X-Media-Offload: off when it falls back here after a DCS error.

@@ -10,7 +10,10 @@ WebVTT). Media is streamed through the access-checked endpoint with the
 page's session cookie.
 """
 
+from __future__ import annotations
+
 import posixpath
+from typing import TYPE_CHECKING
 
 from django import template
 from django.template.loader import render_to_string
@@ -20,21 +23,24 @@ from django.utils.safestring import SafeString
 from media_proxy.catalog import MediaItem, book_files, media_item
 from media_proxy.dcs import DCSError
 
+if TYPE_CHECKING:
+    from books.models import Book
+
 register = template.Library()
 
 
 @register.simple_tag
-def media_url(book, path: str) -> str:
+def media_url(book: Book, path: str) -> str:
     return reverse("media", kwargs={"book_id": str(book.pk), "asset_path": path})
 
 
-def track_url(book, subtitle: str) -> str:
+def track_url(book: Book, subtitle: str) -> str:
     url = media_url(book, subtitle)
     return url + "?format=vtt" if subtitle.lower().endswith(".srt") else url
 
 
 @register.simple_tag
-def media_player(book, path_or_item: "str | MediaItem") -> SafeString:
+def media_player(book: Book, path_or_item: str | MediaItem) -> SafeString:
     item = path_or_item if isinstance(path_or_item, MediaItem) else _item(book, path_or_item)
     context = {
         "item": item,
@@ -45,7 +51,7 @@ def media_player(book, path_or_item: "str | MediaItem") -> SafeString:
     return render_to_string("media_proxy/player.html", context)
 
 
-def _item(book, path: str) -> MediaItem:
+def _item(book: Book, path: str) -> MediaItem:
     try:
         files = book_files(book.publisher.name, book.book_name)
     except DCSError:

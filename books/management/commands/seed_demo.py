@@ -2,11 +2,13 @@
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from books.models import Book, BookAssignment, Publisher
@@ -24,7 +26,7 @@ BOOKS = [
 class Command(BaseCommand):
     help = "Create (or refresh) the demo publisher, books, users and media. Idempotent."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--password", default="demo-pass", help="Password of every demo user.")
         parser.add_argument(
             "--dcs-root",
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         )
 
     @transaction.atomic
-    def handle(self, *args, password: str, dcs_root: str, **options):
+    def handle(self, *args: Any, password: str, dcs_root: str, **options: Any) -> None:
         publisher, _ = Publisher.objects.get_or_create(name=PUBLISHER)
         books = {}
         for book_name, title, status in BOOKS:
@@ -62,7 +64,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _user(self, username: str, password: str, **flags):
+    def _user(self, username: str, password: str, **flags: bool) -> AbstractBaseUser:
         user, _ = get_user_model().objects.update_or_create(
             username=username, defaults={"is_active": True, **flags}
         )
