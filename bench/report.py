@@ -82,9 +82,26 @@ def curl_version() -> str:
     return result.stdout.split()[1] if result.stdout else "unknown"
 
 
+def code_version() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    from bench.data import ROOT
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown (not a git work tree)"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}" + (" + uncommitted changes" if dirty else "")
+
+
 def machine_lines(started: datetime.datetime) -> list[str]:
     return [
-        f"date:    {started.strftime('%Y-%m-%d %H:%M:%S UTC')}",
+        f"date:    {started.strftime('%Y-%m-%d %H:%M:%S UTC')}, code {code_version()}",
         f"machine: nproc {os.cpu_count()}, {cpu_model()}, {memory_gib()} RAM,"
         f" {platform.system()} {platform.release()}",
         f"tools:   Python {sys.version.split()[0]}, nginx {nginx_version()},"
