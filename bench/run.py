@@ -56,8 +56,8 @@ from bench.servers import (
     start_offload_nginx,
     start_redis,
     start_reference_nginx,
-    wait_for_port,
 )
+from tests.servers import wait_for_port
 
 # 2 gthread workers x 128 threads (enough for 200 streaming clients) unless the
 # environment says otherwise: `GUNICORN_THREADS=32 make bench` compares a setting.

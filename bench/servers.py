@@ -14,10 +14,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import psutil
 
 from bench.data import ROOT, Dataset, django_env
 from deploy.render import render
+from tests.servers import free_port, write_nginx_config
 
 NGINX = "/usr/sbin/nginx"
 PR_SET_PDEATHSIG = 1
@@ -38,25 +37,6 @@ LMS_SETTING_PREFIXES = ("DCS_", "MEDIA_", "GUNICORN_", "CACHE_URL", "CONN_MAX_AG
 def _die_with_parent() -> None:
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 @dataclass
@@ -117,23 +97,6 @@ def _wait_or_kill(process: subprocess.Popen) -> None:
 
 # --- nginx ------------------------------------------------------------------------
 
-MAIN_CONFIG = """\
-daemon off;
-worker_processes 2;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type application/octet-stream;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    include $dir/site.conf;
-}
-"""
 
 REFERENCE_SITE = """\
 # The reference upstream: the object store served by nginx under DCS's URL
@@ -166,10 +129,10 @@ def _start_nginx(procs: Processes, name: str, site: str, port: int) -> subproces
     directory = procs.workdir / name
     directory.mkdir()
     (directory / "site.conf").write_text(site)
-    (directory / "nginx.conf").write_text(Template(MAIN_CONFIG).substitute(dir=directory))
+    config = write_nginx_config(directory, "site.conf", workers=2, access_log=False)
     return procs.spawn(
         name,
-        [NGINX, "-c", str(directory / "nginx.conf"), "-p", str(directory)],
+        [NGINX, "-c", str(config), "-p", str(directory)],
         stop=signal.SIGTERM,
     )
 

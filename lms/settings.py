@@ -146,11 +146,12 @@ DCS_EMAIL = env.str("DCS_EMAIL", default="lms@dcs.local")
 DCS_PASSWORD = env.str("DCS_PASSWORD", default="dcs-dev-password")
 DCS_CONNECT_TIMEOUT = env.float("DCS_CONNECT_TIMEOUT", default=3.05)
 DCS_READ_TIMEOUT = env.float("DCS_READ_TIMEOUT", default=30.0)
-DCS_POOL_SIZE = env.int("DCS_POOL_SIZE", default=32)
+# At least gunicorn's threads per process, or connections get discarded under load.
+DCS_POOL_SIZE = env.int("DCS_POOL_SIZE", default=64)
 DCS_EMULATOR_ROOT = env.path("DCS_EMULATOR_ROOT", default=BASE_DIR / "var" / "dcs")
 
 # --- Media proxy -------------------------------------------------------------
-MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=64 * 1024)
+MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=256 * 1024)
 MEDIA_CACHE_MAX_AGE = env.int("MEDIA_CACHE_MAX_AGE", default=86400)
 MEDIA_METADATA_TTL = env.int("MEDIA_METADATA_TTL", default=300)
 MEDIA_MAX_RANGES = env.int("MEDIA_MAX_RANGES", default=16)

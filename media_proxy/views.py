@@ -25,7 +25,7 @@ from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
 from media_proxy.signing import QUERY_PARAM, sign_link
 from media_proxy.streaming import MediaObject, MediaResponder, StreamRecord
-from media_proxy.throttling import MediaRateThrottle, acquire_stream_slot
+from media_proxy.throttling import MediaRateThrottle, StreamSlot, acquire_stream_slot
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +110,13 @@ class MediaView(MediaAPIView):
             method=request.method,
             range=request.headers.get("Range"),
         )
-        slot = acquire_stream_slot(
-            request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
+        # Offloaded bodies are nginx's: a slot would be released before its first byte.
+        slot = (
+            StreamSlot(None)
+            if _offloading(request)
+            else acquire_stream_slot(
+                request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
+            )
         )
         try:
             response = self._respond(request, obj, record, slot.release)
@@ -154,12 +159,16 @@ class MediaView(MediaAPIView):
         self, request: Request, obj: MediaObject, record: StreamRecord, on_close: Callable[[], None]
     ) -> HttpResponseBase:
         responder, client_request = get_responder(), client_request_from(request)
-        # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
-        if settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off":
+        if _offloading(request):
             response = responder.respond_offloaded(obj, client_request, record)
             if response is not None:
                 return response
         return responder.respond(obj, client_request, record, on_close=on_close)
+
+
+def _offloading(request: Request) -> bool:
+    # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
+    return settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off"
 
 
 class MediaLinkView(MediaAPIView):

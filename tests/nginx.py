@@ -2,27 +2,10 @@
 
 import subprocess
 from pathlib import Path
-from string import Template
 
 from deploy.render import render
-from tests.conftest import ROOT, free_port, require_tool, wait_for_port
-
-MAIN_CONFIG = """\
-daemon off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log $dir/access.log;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    include $dir/lms.conf;
-}
-"""
+from tests.conftest import ROOT, require_tool
+from tests.servers import free_port, wait_for_port, write_nginx_config
 
 
 def start_nginx(
@@ -41,9 +24,9 @@ def start_nginx(
         "STATIC_ROOT": str(directory / "static"),
     }
     (directory / "lms.conf").write_text(render(template, values))
-    (directory / "nginx.conf").write_text(Template(MAIN_CONFIG).substitute(dir=directory))
+    config = write_nginx_config(directory, "lms.conf")
     process = subprocess.Popen(
-        [nginx, "-c", str(directory / "nginx.conf"), "-p", str(directory)],
+        [nginx, "-c", str(config), "-p", str(directory)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.wire
 FILE = "data/random-4m.bin"
 SOURCE = media.file_bytes(FILE)
 CLIENTS = 1000
-POOL_SIZE = 32  # DCS_POOL_SIZE default
+POOL_SIZE = 64  # DCS_POOL_SIZE default
 STORM_BASE = 1_000_000  # the measured storm's ranges start here, the warm-up's below
 
 

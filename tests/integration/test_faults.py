@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from tests import media
-from tests.conftest import free_port, server_env, start_gunicorn, stop
+from tests.conftest import server_env, start_gunicorn, stop
 from tests.factories import bearer, student_with_book
+from tests.servers import free_port
 from tests.wire import fetch_raw, media_path
 
 pytestmark = pytest.mark.wire

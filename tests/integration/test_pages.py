@@ -6,8 +6,8 @@ from django.core.cache import cache
 from django.test import Client
 
 from media_proxy.dcs import get_dcs_client
-from tests.conftest import free_port
 from tests.factories import make_book, make_user, student_with_book
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

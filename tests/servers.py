@@ -1,0 +1,60 @@
+"""Starting local servers, shared by the test fixtures and the benchmark."""
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from string import Template
+
+NGINX_MAIN_CONFIG = Template("""\
+daemon off;
+worker_processes $workers;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log $access_log;
+    default_type application/octet-stream;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    include $dir/$site;
+}
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def write_nginx_config(
+    directory: Path, site: str, *, workers: int = 1, access_log: bool = True
+) -> Path:
+    """A self-contained nginx.conf in `directory` that includes the server file `site`."""
+    config = directory / "nginx.conf"
+    config.write_text(
+        NGINX_MAIN_CONFIG.substitute(
+            dir=directory,
+            site=site,
+            workers=workers,
+            access_log=f"{directory}/access.log" if access_log else "off",
+        )
+    )
+    return config
