@@ -22,6 +22,8 @@ GENERATED: dict[str, bytes] = {
     "data/random-300k.bin": _random_bytes(300_000, 2),
     "data/random-1000.bin": _random_bytes(1000, 4),
     "data/random-4m.bin": _random_bytes(4 * 1024 * 1024, 3),
+    # Larger than any socket buffer: a stream of it stays open while nobody reads.
+    "data/zeros-32m.bin": bytes(32 * 1024 * 1024),
 }
 COPIED: dict[str, str] = {
     "audio/08.mp3": "english-7/audio/01-welcome.mp3",

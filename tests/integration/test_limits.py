@@ -61,7 +61,10 @@ def test_media_requests_per_user_are_throttled_with_retry_after(fresh_limits):
 def open_stream(server, path: str, headers: dict[str, str]) -> socket.socket:
     """A GET whose body we do not read: the stream stays open on the server."""
     address = urlsplit(server.base_url)
-    sock = socket.create_connection((address.hostname, address.port), timeout=10)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server waits
+    sock.settimeout(10)
+    sock.connect((address.hostname, address.port))
     lines = [f"GET {path} HTTP/1.1", f"Host: {address.netloc}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -71,7 +74,7 @@ def open_stream(server, path: str, headers: dict[str, str]) -> socket.socket:
 
 def test_concurrent_streams_per_user_are_capped(fresh_limits):
     user, book = student_with_book()
-    path = media_path(book, "data/random-4m.bin")
+    path = media_path(book, "data/zeros-32m.bin")
     streams = [open_stream(fresh_limits, path, bearer(user)) for _ in range(2)]
     refused = requests.get(fresh_limits.url(path), headers=bearer(user), timeout=10)
     assert refused.status_code == 429
