@@ -24,8 +24,7 @@ from string import Template
 import psutil
 
 from bench.data import ROOT, Dataset, django_env
-from deploy.render import render
-from tests.servers import free_port, write_nginx_config
+from tests.servers import free_port, lms_site_config, write_nginx_config
 
 NGINX = "/usr/sbin/nginx"
 PR_SET_PDEATHSIG = 1
@@ -152,19 +151,7 @@ def start_offload_nginx(
 ) -> tuple[subprocess.Popen, int]:
     """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does."""
     port = free_port()
-    template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
-    site = render(
-        template,
-        {
-            "LISTEN": f"127.0.0.1:{port}",
-            "SERVER_NAME": "localhost",
-            "LMS_ADDRESS": lms_address,
-            "DCS_ADDRESS": dcs_address,
-            "DCS_SCHEME": "http",
-            "DCS_HOST": dcs_address,
-            "STATIC_ROOT": str(procs.workdir / "static"),
-        },
-    )
+    site = lms_site_config(port, lms_address, dcs_address, procs.workdir / "static")
     return _start_nginx(procs, "nginx-offload", site, port), port
 
 

@@ -44,12 +44,14 @@ def _reads_every_book(user: AbstractBaseUser) -> bool:
 
 def _member_or_assigned_q(user: AbstractBaseUser, now: datetime) -> Q:
     """Rules 3 and 4 as one condition on books (for lists)."""
-    from books.models import BookAssignment
+    from books.models import Book, BookAssignment
 
     assigned = BookAssignment.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).filter(
         active_assignment_q(now)
     )
-    return Q(publisher__members=user) | Q(status="published", pk__in=assigned.values("book_id"))
+    return Q(publisher__members=user) | Q(
+        status=Book.Status.PUBLISHED, pk__in=assigned.values("book_id")
+    )
 
 
 def can_read_book(user: AbstractBaseUser | AnonymousUser, book: Book) -> bool:
@@ -72,7 +74,10 @@ def _member_or_assigned(user: AbstractBaseUser, book: Book) -> bool:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     book_id = type(book)._meta.pk.get_db_prep_value(book.pk, connection)
     with connection.cursor() as cursor:
-        cursor.execute(_access_sql(), [book_id, user.pk, user.pk, user.pk, now, now])
+        cursor.execute(
+            _access_sql(),
+            [book_id, user.pk, type(book).Status.PUBLISHED.value, user.pk, user.pk, now, now],
+        )
         return cursor.fetchone() is not None
 
 
@@ -93,7 +98,7 @@ def _access_sql() -> str:
                 SELECT 1 FROM {members.db_table} m
                 WHERE m.{members.get_field("publisher").column} = b.publisher_id
                   AND m.{members.get_field("user").column} = %s)
-            OR (b.status = 'published' AND EXISTS (
+            OR (b.status = %s AND EXISTS (
                 SELECT 1 FROM {assignment.db_table} a
                 WHERE a.book_id = b.id
                   AND (a.user_id = %s OR a.group_id IN (

@@ -182,8 +182,8 @@ class UpstreamMismatch(ValueError):
 
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
-_CONTENT_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
-_UNSATISFIED_RANGE = re.compile(r"^bytes \*/(\d{1,19})$")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})")
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/([0-9]{1,19})")
 
 
 def read_upstream_answer(
@@ -195,7 +195,7 @@ def read_upstream_answer(
 ) -> UpstreamAnswer:
     """Check DCS's status line and headers against the Range we sent; raise UpstreamMismatch."""
     if status == 416:
-        match = _UNSATISFIED_RANGE.match(content_range or "")
+        match = _UNSATISFIED_RANGE.fullmatch(content_range or "")
         if not match:
             raise UpstreamMismatch(f"416 without a usable Content-Range: {content_range!r}")
         return UpstreamAnswer(int(match[1]), etag, None)
@@ -208,7 +208,7 @@ def read_upstream_answer(
         return UpstreamAnswer(size, etag, ByteRange(0, size - 1) if size else None)
     if status != 206:
         raise UpstreamMismatch(f"unexpected status {status}")
-    match = _CONTENT_RANGE.match(content_range or "")
+    match = _CONTENT_RANGE.fullmatch(content_range or "")
     if not match:
         raise UpstreamMismatch(f"206 with a malformed Content-Range: {content_range!r}")
     start, end, size = int(match[1]), int(match[2]), int(match[3])

@@ -38,7 +38,7 @@ from media_proxy.planning import (
     read_upstream_answer,
     span_to_fetch,
 )
-from media_proxy.ranges import ByteRange, MultipartLayout, multipart_layout
+from media_proxy.ranges import ByteRange, multipart_layout
 from media_proxy.subtitles import SubtitleError, srt_to_vtt
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class MediaObject:
     book_name: str
     path: str
 
-    @property
+    @functools.cached_property
     def cache_key(self) -> str:
         digest = hashlib.sha256(f"{self.publisher}\0{self.book_name}\0{self.path}".encode())
         return f"media:info:{digest.hexdigest()[:32]}"
@@ -242,7 +242,6 @@ class MediaResponder:
             if info != known:
                 cache.set(obj.cache_key, info, self._size_ttl)
             plan = plan_response(request, answer.size, answer.etag, max_parts=self._max_parts)
-            record.status = int(plan.status)
             if request.method == "HEAD" or not plan.ranges:  # no body: HEAD, 304/412/416, 0 bytes
                 upstream.release()
                 return self._headers_only(obj, plan, answer.etag, request.method)
@@ -254,21 +253,11 @@ class MediaResponder:
         except BaseException:
             upstream.close()
             raise
-        if plan.is_multipart:
-            layout = _layout(obj, plan)
-            parts = [(part.header, part.range) for part in layout.parts]
-            closing, content_type = layout.closing, layout.content_type
-            length = layout.content_length
-        else:
-            parts, closing = [(b"", plan.ranges[0])], b""
-            content_type, length = content_type_for(obj.path), plan.ranges[0].length
-        body = MediaBody(reader, parts, closing, fetch, record, on_close)
+        shape = _body_shape(obj, plan)
+        body = MediaBody(reader, shape.parts, shape.closing, fetch, record, on_close)
         response = StreamingHttpResponse(body, status=plan.status)
         self._set_common_headers(response, obj, answer.etag)
-        response["Content-Type"] = content_type
-        response["Content-Length"] = str(length)
-        if plan.status == Status.PARTIAL_CONTENT and not plan.is_multipart:
-            response["Content-Range"] = plan.ranges[0].content_range(plan.size)
+        shape.describe(response)
         return response
 
     def respond_offloaded(
@@ -283,10 +272,9 @@ class MediaResponder:
         """
         info = cache.get(obj.cache_key) or self._probe(obj)
         plan = plan_response(request, info.size, info.etag, max_parts=self._max_parts)
-        record.status = int(plan.status)
         if plan.is_multipart:
             return None
-        if request.method == "HEAD" or not plan.has_body or not plan.ranges:
+        if request.method == "HEAD" or not plan.ranges:  # no body: HEAD, 304/412/416, 0 bytes
             return self._headers_only(obj, plan, info.etag, request.method)
         wanted = plan.ranges[0]
         response = HttpResponse(status=plan.status)
@@ -370,27 +358,13 @@ class MediaResponder:
             if plan.status == Status.NOT_MODIFIED:
                 del response["Content-Type"]
             else:
-                self._set_body_headers(response, obj, plan)
+                _body_shape(obj, plan).describe(response)
         self._set_common_headers(response, obj, etag)
         if method == "HEAD":
             length = response.get("Content-Length", str(len(response.content)))
             response.content = b""
             response["Content-Length"] = length
         return response
-
-    def _set_body_headers(
-        self, response: HttpResponse, obj: MediaObject, plan: ResponsePlan
-    ) -> None:
-        """What a HEAD says of the body GET would send."""
-        if plan.is_multipart:
-            layout = _layout(obj, plan)
-            response["Content-Type"] = layout.content_type
-            response["Content-Length"] = str(layout.content_length)
-            return
-        response["Content-Type"] = content_type_for(obj.path)
-        response["Content-Length"] = str(sum(r.length for r in plan.ranges))
-        if plan.status == Status.PARTIAL_CONTENT:
-            response["Content-Range"] = plan.ranges[0].content_range(plan.size)
 
     def _set_common_headers(
         self, response: HttpResponseBase, obj: MediaObject, etag: str | None
@@ -405,9 +379,40 @@ class MediaResponder:
             response["Content-Disposition"] = inline_disposition(obj.path)
 
 
-def _layout(obj: MediaObject, plan: ResponsePlan) -> MultipartLayout:
-    return multipart_layout(
-        plan.ranges, plan.size, content_type_for(obj.path), secrets.token_hex(16)
+@dataclass(frozen=True)
+class BodyShape:
+    """The body a plan calls for: its parts (each header, then its bytes) and how the
+    response describes it. GET streams it; HEAD only describes it."""
+
+    parts: list[tuple[bytes, ByteRange]]
+    closing: bytes
+    content_type: str
+    content_length: int
+    content_range: str | None
+
+    def describe(self, response: HttpResponseBase) -> None:
+        response["Content-Type"] = self.content_type
+        response["Content-Length"] = str(self.content_length)
+        if self.content_range:
+            response["Content-Range"] = self.content_range
+
+
+def _body_shape(obj: MediaObject, plan: ResponsePlan) -> BodyShape:
+    if plan.is_multipart:
+        layout = multipart_layout(
+            plan.ranges, plan.size, content_type_for(obj.path), secrets.token_hex(16)
+        )
+        parts = [(part.header, part.range) for part in layout.parts]
+        return BodyShape(parts, layout.closing, layout.content_type, layout.content_length, None)
+    content_range = (
+        plan.ranges[0].content_range(plan.size) if plan.status == Status.PARTIAL_CONTENT else None
+    )
+    return BodyShape(
+        [(b"", r) for r in plan.ranges],
+        b"",
+        content_type_for(obj.path),
+        sum(r.length for r in plan.ranges),
+        content_range,
     )
 
 

@@ -128,10 +128,10 @@ class MediaView(MediaAPIView):
         except BaseException:
             slot.release()
             raise
+        record.status = response.status_code
         if not response.streaming:
             # A streamed body logs and releases its slot when it closes.
             slot.release()
-            record.status = response.status_code
             if request.method == "GET" and record.outcome != "offloaded":
                 record.bytes_sent = len(response.content)
             record.log()

@@ -3,9 +3,8 @@
 import subprocess
 from pathlib import Path
 
-from deploy.render import render
-from tests.conftest import ROOT, require_tool
-from tests.servers import free_port, wait_for_port, write_nginx_config
+from tests.conftest import require_tool
+from tests.servers import free_port, lms_site_config, wait_for_port, write_nginx_config
 
 
 def start_nginx(
@@ -13,17 +12,8 @@ def start_nginx(
 ) -> tuple[subprocess.Popen, int]:
     nginx = require_tool("nginx")
     port = free_port()
-    template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
-    values = {
-        "LISTEN": f"127.0.0.1:{port}",
-        "SERVER_NAME": "localhost",
-        "LMS_ADDRESS": lms_address,
-        "DCS_ADDRESS": dcs_address,
-        "DCS_SCHEME": "http",
-        "DCS_HOST": dcs_address,
-        "STATIC_ROOT": str(directory / "static"),
-    }
-    (directory / "lms.conf").write_text(render(template, values))
+    site = lms_site_config(port, lms_address, dcs_address, directory / "static")
+    (directory / "lms.conf").write_text(site)
     config = write_nginx_config(directory, "lms.conf")
     process = subprocess.Popen(
         [nginx, "-c", str(config), "-p", str(directory)],

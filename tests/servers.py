@@ -6,6 +6,10 @@ import time
 from pathlib import Path
 from string import Template
 
+from deploy.render import render
+
+ROOT = Path(__file__).resolve().parent.parent
+
 NGINX_MAIN_CONFIG = Template("""\
 daemon off;
 worker_processes $workers;
@@ -58,3 +62,20 @@ def write_nginx_config(
         )
     )
     return config
+
+
+def lms_site_config(port: int, lms_address: str, dcs_address: str, static_root: Path) -> str:
+    """The shipped deploy/nginx/lms.conf.template, filled for a local run."""
+    template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
+    return render(
+        template,
+        {
+            "LISTEN": f"127.0.0.1:{port}",
+            "SERVER_NAME": "localhost",
+            "LMS_ADDRESS": lms_address,
+            "DCS_ADDRESS": dcs_address,
+            "DCS_SCHEME": "http",
+            "DCS_HOST": dcs_address,
+            "STATIC_ROOT": str(static_root),
+        },
+    )

@@ -34,7 +34,9 @@ def media_url(book: Book, path: str) -> str:
     return reverse("media", kwargs={"book_id": str(book.pk), "asset_path": path})
 
 
+@register.simple_tag
 def track_url(book: Book, subtitle: str) -> str:
+    """A subtitle's URL as <track> needs it: an .srt is served as WebVTT."""
     url = media_url(book, subtitle)
     return url + "?format=vtt" if subtitle.lower().endswith(".srt") else url
 
