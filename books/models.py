@@ -1,7 +1,8 @@
 """Publishers, books and who a book is assigned to.
 
 The field names are a public interface (other apps, data migrations and
-operations scripts use them). Who may read what lives in `books.access`.
+operations scripts use them). Who may read what lives in `books.access`,
+which imports this module; this module imports nothing of the app.
 """
 
 import uuid
@@ -10,8 +11,6 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
-
-from books.access import BookQuerySet
 
 
 class Publisher(models.Model):
@@ -38,8 +37,6 @@ class Book(models.Model):
     book_name = models.CharField(max_length=200, help_text="The book's folder name in DCS.")
     title = models.CharField(max_length=300)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
-
-    objects = BookQuerySet.as_manager()
 
     class Meta:
         ordering = ["title"]

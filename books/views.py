@@ -4,12 +4,10 @@ import logging
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
-from books.access import can_read_book
-from books.models import Book
+from books.access import get_readable_book, readable_books
 from media_proxy.catalog import book_catalog
 
 logger = logging.getLogger(__name__)
@@ -21,15 +19,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def book_list(request: HttpRequest) -> HttpResponse:
-    books = Book.objects.readable_by(request.user).select_related("publisher")
+    books = readable_books(request.user).select_related("publisher")
     return render(request, "books/book_list.html", {"books": books})
 
 
 @login_required
 def book_detail(request: HttpRequest, book_id: uuid.UUID) -> HttpResponse:
-    book = get_object_or_404(Book.objects.select_related("publisher"), pk=book_id)
-    if not can_read_book(request.user, book):
-        raise PermissionDenied
+    book = get_readable_book(request.user, book_id)
     catalog, error = book_catalog(book)
     return render(
         request, "books/book_detail.html", {"book": book, "catalog": catalog, "dcs_error": error}

@@ -3,16 +3,24 @@
     python deploy/render.py deploy/nginx/lms.conf.template LISTEN=80 SERVER_NAME=lms.example.org ...
 
 The same as `envsubst '${LISTEN} ${SERVER_NAME} ...'`; a missing value is an error.
+Values the LMS itself decides (the media CSP) have defaults taken from its code,
+so the template never holds a copy that could drift.
 """
 
 import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from media_proxy.headers import CONTENT_SECURITY_POLICY  # noqa: E402  (pure: no Django)
+
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+DEFAULTS = {"MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY}
 
 
 def render(template: str, values: dict[str, str]) -> str:
+    values = {**DEFAULTS, **values}
     missing = sorted(set(PLACEHOLDER.findall(template)) - set(values))
     if missing:
         raise KeyError(f"no value for {', '.join(missing)}")

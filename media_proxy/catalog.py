@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import posixpath
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.cache import cache
 
+from media_proxy.cache_keys import cache_key
 from media_proxy.dcs import DCSError, DCSFile, get_dcs_client
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def kind_of(path: str) -> str:
 
 def book_files(publisher: str, book_name: str) -> list[DCSFile]:
     """DCS's listing of a book, cached briefly (pages and template tags ask often)."""
-    key = "media:listing:" + hashlib.sha256(f"{publisher}\0{book_name}".encode()).hexdigest()[:32]
+    key = cache_key("media:listing", publisher, book_name)
     files = cache.get(key)
     if files is None:
         files = get_dcs_client().list_book(publisher, book_name)

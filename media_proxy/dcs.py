@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import http.client
 import json
 import logging
@@ -32,10 +31,12 @@ from django.core.cache import cache as django_cache
 from django.core.cache.backends.base import BaseCache
 from requests.adapters import HTTPAdapter
 
+from media_proxy.cache_keys import cache_key
+
 logger = logging.getLogger(__name__)
 
 #: Statuses handed back to the caller; every other one is raised.
-PASSTHROUGH_STATUSES = frozenset({200, 206, 304, 416})
+PASSTHROUGH_STATUSES = frozenset({200, 206, 416})
 
 TOKEN_SAFETY_MARGIN = 60  # seconds before the JWT's exp at which the token is dropped
 TOKEN_FALLBACK_TTL = 300  # seconds, when the JWT's exp cannot be read
@@ -74,6 +75,12 @@ class DCSTimeout(DCSError):
 
 class DCSAuthError(DCSUnavailable):
     """Login refused or failed, 403, or still 401 after one re-login (-> 502)."""
+
+
+class UnservableName(DCSError):
+    """A publisher or book name DCS cannot address: the LMS's data, not a DCS failure.
+
+    Nothing is sent to DCS."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ class UpstreamResponse:
 
     def _remaining(self) -> int | None:
         """Bytes still expected according to Content-Length, or None if unknown."""
-        if self._eof or self.status == 304:
+        if self._eof:
             return 0
         try:
             length = int(self.headers.get("Content-Length", ""))
@@ -200,9 +207,9 @@ class DCSClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         self.session = session
-        ident = hashlib.sha256(f"{self.base_url}\0{email.strip().lower()}".encode()).hexdigest()
-        self._token_key = f"dcs:token:{ident[:32]}"
-        self._lock_key = f"dcs:login-lock:{ident[:32]}"
+        account = (self.base_url, email.strip().lower())
+        self._token_key = cache_key("dcs:token", *account)
+        self._lock_key = cache_key("dcs:login-lock", *account)
         # Per-process copy of the cached token: (token, wall-clock time it is dropped).
         self._local: tuple[str, float] | None = None
         # (monotonic time, cause) of the last failed login, shared with threads that waited for it.
@@ -216,7 +223,7 @@ class DCSClient:
     def get_object(
         self, publisher: str, book_name: str, path: str, *, range_header: str | None = None
     ) -> UpstreamResponse:
-        """Stream ``path`` of a book; 200/206/304/416 come back, anything else is raised."""
+        """Stream ``path`` of a book; 200/206/416 come back, anything else is raised."""
         url = f"{self._book_url(publisher, book_name)}/object"
         headers = {"Range": range_header} if range_header is not None else None
         what = f"object {publisher}/{book_name}:{path}"
@@ -482,7 +489,7 @@ def _segment(value: str) -> str:
     the same way: requests and urllib3 would otherwise normalise dot segments into another URL.
     """
     if value in ("", ".", "..") or "/" in value or "\\" in value:
-        raise DCSUnavailable(f"Invalid DCS publisher or book name {value!r}")
+        raise UnservableName(f"Invalid DCS publisher or book name {value!r}")
     return quote(value, safe="")
 
 

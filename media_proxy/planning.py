@@ -30,12 +30,13 @@ from media_proxy.ranges import (
     RangeDecision,
     RangeHeaderKind,
     RangeOutcome,
+    RangeSpec,
     decide_ranges,
     evaluate_preconditions,
     if_range_allows_partial,
 )
 
-PROBE_RANGE = "bytes=0-0"
+PROBE_RANGE = RangeSpec(0, 0, None)
 # Several ranges whose gaps add up to no more than this are fetched as one
 # span (the gaps read and dropped) rather than one DCS request each.
 SPAN_GAP_LIMIT = 1024 * 1024
@@ -60,7 +61,7 @@ class ClientRequest:
 
 def choose_upstream_range(
     request: ClientRequest, known_size: int | None, *, max_parts: int
-) -> str | None:
+) -> RangeSpec | None:
     """The Range header for the one DCS request made first (None: the whole object).
 
     `known_size` is a recently seen size of the object, or None. It only
@@ -77,18 +78,20 @@ def choose_upstream_range(
         return _first_part_range(request.range, known_size, max_parts)
     spec = request.range.specs[0]
     if spec.suffix_length is not None:
-        return f"bytes=-{spec.suffix_length}" if spec.suffix_length > 0 else PROBE_RANGE
+        return spec if spec.suffix_length > 0 else PROBE_RANGE
     assert spec.first is not None
     if spec.last is None:
-        return f"bytes={spec.first}-"
+        return spec
     if known_size is not None and spec.first < known_size:
-        return f"bytes={spec.first}-{min(spec.last, known_size - 1)}"
+        return RangeSpec(spec.first, min(spec.last, known_size - 1), None)
     # Size unknown: DCS would answer 416 to a last position past the end, so
     # ask open-ended and stop reading at `last` (RFC 9110 14.1.2 clamping).
-    return f"bytes={spec.first}-"
+    return RangeSpec(spec.first, None, None)
 
 
-def _first_part_range(parsed: ParsedRange, known_size: int | None, max_parts: int) -> str | None:
+def _first_part_range(
+    parsed: ParsedRange, known_size: int | None, max_parts: int
+) -> RangeSpec | None:
     """For several ranges: the first part's bytes when the size is known, else a probe."""
     if known_size is None:
         return PROBE_RANGE
@@ -187,7 +190,7 @@ _UNSATISFIED_RANGE = re.compile(r"bytes \*/([0-9]{1,19})")
 
 
 def read_upstream_answer(
-    asked: str | None,
+    asked: RangeSpec | None,
     status: int,
     content_range: str | None,
     content_length: str | None,
@@ -217,23 +220,14 @@ def read_upstream_answer(
     body = ByteRange(start, end)
     if content_length is not None and content_length != str(body.length):
         raise UpstreamMismatch(f"Content-Length {content_length} for {content_range!r}")
-    expected = _expected_body(asked, size)
+    # The bytes DCS's contract promises for the single range we sent it.
+    expected = asked.resolve(size) if asked is not None else ByteRange(0, size - 1)
     if expected != body:
-        raise UpstreamMismatch(f"asked {asked!r}, DCS sent {content_range!r}")
+        shown = asked.header() if asked is not None else "the whole object"
+        raise UpstreamMismatch(f"asked {shown}, DCS sent {content_range!r}")
     return UpstreamAnswer(size, etag, body)
 
 
-def _expected_body(asked: str | None, size: int) -> ByteRange | None:
-    """The bytes DCS's contract promises for the single range we sent it."""
-    if asked is None:
-        return ByteRange(0, size - 1) if size else None
-    first, _, last = asked.removeprefix("bytes=").partition("-")
-    if not first:
-        return ByteRange(max(0, size - int(last)), size - 1)
-    end = size - 1 if not last else int(last)
-    return ByteRange(int(first), end)
-
-
-def exact_range(wanted: ByteRange) -> str:
-    """A Range header DCS answers exactly (the range lies inside the object)."""
-    return f"bytes={wanted.start}-{wanted.end}"
+def exact_range(wanted: ByteRange) -> RangeSpec:
+    """A range DCS answers exactly (it lies inside the object)."""
+    return RangeSpec(wanted.start, wanted.end, None)

@@ -126,6 +126,12 @@ class RangeSpec:
         if not ok:
             raise ValueError(f"inconsistent range spec {self!r}")
 
+    def header(self) -> str:
+        """This member alone as a Range field value, e.g. ``bytes=10-``."""
+        if self.suffix_length is not None:
+            return f"bytes=-{self.suffix_length}"
+        return f"bytes={self.first}-{'' if self.last is None else self.last}"
+
     def resolve(self, size: int) -> ByteRange | None:
         """The bytes this member selects in a representation of ``size`` bytes.
 

@@ -1,8 +1,8 @@
 """The media API: thin views that authenticate, authorize, validate, then hand over."""
 
 import logging
-import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
@@ -10,21 +10,24 @@ from django.http import HttpResponseBase
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, NotFound, ParseError, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, ParseError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from books.access import can_read_book
-from books.models import Book
+from books.access import get_readable_book
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
-from media_proxy.dcs import DCSError, DCSNotFound, DCSTimeout, get_dcs_client
+from media_proxy.dcs import DCSError, DCSNotFound, DCSTimeout, UnservableName, get_dcs_client
 from media_proxy.negotiation import AlwaysJSON
 from media_proxy.paths import InvalidPath, validate_asset_path
+from media_proxy.permissions import SignedLinkScope
 from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
+from media_proxy.responder import MediaObject, MediaResponder
 from media_proxy.signing import QUERY_PARAM, sign_link
-from media_proxy.streaming import MediaObject, MediaResponder, StreamRecord
+from media_proxy.streams import MediaStream, StreamRecord, open_stream
+from media_proxy.subtitles import SubtitleError
 from media_proxy.throttling import MediaRateThrottle, StreamSlot, acquire_stream_slot
 
 logger = logging.getLogger(__name__)
@@ -38,6 +41,14 @@ class BadGateway(APIException):
 class GatewayTimeout(APIException):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
     default_detail = "The storage service did not answer in time."
+
+
+class MediaNotServable(APIException):
+    """The file exists, but the LMS cannot serve it in the form asked (not a DCS failure)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This file cannot be served."
+    default_code = "media_not_servable"
 
 
 @cache
@@ -65,17 +76,6 @@ def client_request_from(request: Request) -> ClientRequest:
     )
 
 
-def readable_book(request: Request, book_id: str) -> Book:
-    """The book, when it exists (404) and the caller may read it (403)."""
-    try:
-        book = Book.objects.select_related("publisher").get(pk=uuid.UUID(book_id))
-    except (ValueError, Book.DoesNotExist):
-        raise NotFound("Book not found.") from None
-    if not can_read_book(request.user, book):
-        raise PermissionDenied("You do not have access to this book.")
-    return book
-
-
 def valid_path(path: str) -> str:
     try:
         return validate_asset_path(path)
@@ -90,6 +90,7 @@ class MediaAPIView(APIView):
         SignedLinkAuthentication,
         SessionAuthentication,
     ]
+    permission_classes = [IsAuthenticated, SignedLinkScope]
     content_negotiation_class = AlwaysJSON
 
 
@@ -100,82 +101,63 @@ class MediaView(MediaAPIView):
     throttle_classes = [MediaRateThrottle]
 
     def get(self, request: Request, book_id: str, asset_path: str) -> HttpResponseBase:
-        book = readable_book(request, book_id)
-        path = valid_path(asset_path)
-        obj = MediaObject(book.publisher.name, book.book_name, path)
+        book = get_readable_book(request.user, book_id)
+        obj = MediaObject(book.publisher.name, book.book_name, valid_path(asset_path))
+        # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
+        offload = settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off"
         record = StreamRecord(
             user=request.user.pk,
             book=str(book.pk),
-            path=path,
+            path=obj.path,
             method=request.method,
             range=request.headers.get("Range"),
         )
         # Offloaded bodies are nginx's: a slot would be released before its first byte.
         slot = (
             StreamSlot(None)
-            if _offloading(request)
+            if offload
             else acquire_stream_slot(
                 request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
             )
         )
-        try:
-            response = self._respond(request, obj, record, slot.release)
-        except APIException as error:
-            slot.release()
-            record.status, record.outcome = error.status_code, "error"
-            record.log()
-            raise
-        except BaseException:
-            slot.release()
-            raise
-        record.status = response.status_code
-        if not response.streaming:
-            # A streamed body logs and releases its slot when it closes.
-            slot.release()
-            if request.method == "GET" and record.outcome != "offloaded":
-                record.bytes_sent = len(response.content)
-            record.log()
-        return response
+        with open_stream(record, slot) as stream, dcs_errors_as_api_errors(record):
+            return stream.hand_over(self._respond(request, obj, offload, stream))
 
     def _respond(
-        self, request: Request, obj: MediaObject, record: StreamRecord, on_close: Callable[[], None]
+        self, request: Request, obj: MediaObject, offload: bool, stream: MediaStream
     ) -> HttpResponseBase:
-        try:
-            if request.query_params.get("format") == "vtt" and obj.path.lower().endswith(".srt"):
-                return get_responder().respond_srt_as_vtt(obj)
-            return self._respond_media(request, obj, record, on_close)
-        except DCSNotFound:
-            raise NotFound("Media not found.") from None
-        except DCSTimeout:
-            logger.warning("DCS timed out for book %s path %r", record.book, obj.path)
-            raise GatewayTimeout() from None
-        except DCSError as error:
-            logger.error("DCS failed for book %s path %r: %s", record.book, obj.path, error)
-            raise BadGateway() from None
-
-    head = get
-
-    def _respond_media(
-        self, request: Request, obj: MediaObject, record: StreamRecord, on_close: Callable[[], None]
-    ) -> HttpResponseBase:
-        responder, client_request = get_responder(), client_request_from(request)
-        if _offloading(request):
-            response = responder.respond_offloaded(obj, client_request, record)
-            if response is not None:
-                return response
-        return responder.respond(obj, client_request, record, on_close=on_close)
+        responder = get_responder()
+        if request.query_params.get("format") == "vtt" and obj.path.lower().endswith(".srt"):
+            return responder.respond_srt_as_vtt(obj)
+        client_request = client_request_from(request)
+        if offload and (response := responder.respond_offloaded(obj, client_request, stream)):
+            return response
+        return responder.respond(obj, client_request, stream)
 
 
-def _offloading(request: Request) -> bool:
-    # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
-    return settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off"
+@contextmanager
+def dcs_errors_as_api_errors(record: StreamRecord) -> Iterator[None]:
+    """What a DCS or content error means to the client (raised before any body byte)."""
+    try:
+        yield
+    except DCSNotFound:
+        raise NotFound("Media not found.") from None
+    except (UnservableName, SubtitleError) as error:
+        logger.warning("Cannot serve book %s path %r: %s", record.book, record.path, error)
+        raise MediaNotServable(str(error)) from None
+    except DCSTimeout:
+        logger.warning("DCS timed out for book %s path %r", record.book, record.path)
+        raise GatewayTimeout() from None
+    except DCSError as error:
+        logger.error("DCS failed for book %s path %r: %s", record.book, record.path, error)
+        raise BadGateway() from None
 
 
 class MediaLinkView(MediaAPIView):
     """POST /api/v1/books/{book_id}/media-links {"path"} → a signed, expiring media URL."""
 
     def post(self, request: Request, book_id: str) -> Response:
-        book = readable_book(request, book_id)
+        book = get_readable_book(request.user, book_id)
         path = request.data.get("path") if isinstance(request.data, dict) else None
         if not isinstance(path, str):
             raise ParseError('Send the media path as JSON: {"path": "audio/01.mp3"}.')

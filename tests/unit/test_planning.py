@@ -27,7 +27,13 @@ from media_proxy.planning import (
     plan_response,
     read_upstream_answer,
 )
-from media_proxy.ranges import ByteRange, RangeOutcome, decide_ranges, parse_range_header
+from media_proxy.ranges import (
+    ByteRange,
+    RangeOutcome,
+    RangeSpec,
+    decide_ranges,
+    parse_range_header,
+)
 
 MAX_PARTS = 16
 ETAG = '"v1"'
@@ -41,6 +47,19 @@ def req(range_header: str | None = None, method: str = "GET", **conditions: str)
 
 def br(start: int, end: int) -> ByteRange:
     return ByteRange(start, end)
+
+
+def header(spec: RangeSpec | None) -> str | None:
+    """The Range header a planned upstream range is sent as (None: no header)."""
+    return spec.header() if spec is not None else None
+
+
+def spec(range_header: str | None) -> RangeSpec | None:
+    """A single-range header as the value the planner passes around."""
+    return parse_range_header(range_header).specs[0] if range_header else None
+
+
+PROBE = header(PROBE_RANGE)
 
 
 def cases(rows: list[NamedTuple]) -> list:
@@ -60,14 +79,14 @@ class UpstreamRow(NamedTuple):
 
 UPSTREAM_ROWS = [
     # HEAD never needs body bytes: the cheapest request that reports size and ETag.
-    UpstreamRow("HEAD, no Range", req(method="HEAD"), None, PROBE_RANGE),
-    UpstreamRow("HEAD, no Range, size known", req(method="HEAD"), 100, PROBE_RANGE),
-    UpstreamRow("HEAD with a Range", req("bytes=5-9", method="HEAD"), 100, PROBE_RANGE),
+    UpstreamRow("HEAD, no Range", req(method="HEAD"), None, PROBE),
+    UpstreamRow("HEAD, no Range, size known", req(method="HEAD"), 100, PROBE),
+    UpstreamRow("HEAD with a Range", req("bytes=5-9", method="HEAD"), 100, PROBE),
     # An invalid bytes range is a 416 whatever the object: only its size is needed.
-    UpstreamRow("invalid: last < first", req("bytes=5-1"), None, PROBE_RANGE),
-    UpstreamRow("invalid: last < first, size known", req("bytes=5-1"), 100, PROBE_RANGE),
-    UpstreamRow("invalid: garbage", req("bytes=abc"), None, PROBE_RANGE),
-    UpstreamRow("invalid: bare dash", req("bytes=-"), 100, PROBE_RANGE),
+    UpstreamRow("invalid: last < first", req("bytes=5-1"), None, PROBE),
+    UpstreamRow("invalid: last < first, size known", req("bytes=5-1"), 100, PROBE),
+    UpstreamRow("invalid: garbage", req("bytes=abc"), None, PROBE),
+    UpstreamRow("invalid: bare dash", req("bytes=-"), 100, PROBE),
     # No Range, or one to ignore: the whole object.
     UpstreamRow("no Range", req(), None, None),
     UpstreamRow("no Range, size known", req(), 100, None),
@@ -89,8 +108,8 @@ UPSTREAM_ROWS = [
     UpstreamRow("suffix", req("bytes=-10"), None, "bytes=-10"),
     UpstreamRow("suffix, size known", req("bytes=-10"), 100, "bytes=-10"),
     UpstreamRow("suffix longer than the object", req("bytes=-500"), 100, "bytes=-500"),
-    UpstreamRow("suffix -0 is never sent (DCS 416)", req("bytes=-0"), None, PROBE_RANGE),
-    UpstreamRow("suffix -0, size known", req("bytes=-0"), 100, PROBE_RANGE),
+    UpstreamRow("suffix -0 is never sent (DCS 416)", req("bytes=-0"), None, PROBE),
+    UpstreamRow("suffix -0, size known", req("bytes=-0"), 100, PROBE),
     # Open-ended: sent as it is.
     UpstreamRow("Chrome's first request", req("bytes=0-"), None, "bytes=0-"),
     UpstreamRow("Chrome's first request, size known", req("bytes=0-"), 100, "bytes=0-"),
@@ -110,8 +129,8 @@ UPSTREAM_ROWS = [
     UpstreamRow("closed, size unknown", req("bytes=10-19"), None, "bytes=10-"),
     UpstreamRow("huge last position, size unknown", req("bytes=0-" + "9" * 30), None, "bytes=0-"),
     # Several ranges, size unknown: DCS reads only the first, so probe.
-    UpstreamRow("multi, size unknown", req("bytes=0-1,5-6"), None, PROBE_RANGE),
-    UpstreamRow("multi suffix first, size unknown", req("bytes=-5,0-1"), None, PROBE_RANGE),
+    UpstreamRow("multi, size unknown", req("bytes=0-1,5-6"), None, PROBE),
+    UpstreamRow("multi suffix first, size unknown", req("bytes=-5,0-1"), None, PROBE),
     # Several ranges, size known: the first part after sorting and coalescing.
     UpstreamRow("multi nearby: one span", req("bytes=0-1,5-6"), 100, "bytes=0-6"),
     UpstreamRow("multi out of order", req("bytes=5-6,0-1"), 100, "bytes=0-6"),
@@ -133,14 +152,14 @@ UPSTREAM_ROWS = [
         1000,
         None,
     ),
-    UpstreamRow("multi, none satisfiable", req("bytes=200-300,400-"), 100, PROBE_RANGE),
-    UpstreamRow("multi, 0-byte object", req("bytes=0-1,5-6"), 0, PROBE_RANGE),
+    UpstreamRow("multi, none satisfiable", req("bytes=200-300,400-"), 100, PROBE),
+    UpstreamRow("multi, 0-byte object", req("bytes=0-1,5-6"), 0, PROBE),
 ]
 
 
 @pytest.mark.parametrize(("request_", "known_size", "expected"), cases(UPSTREAM_ROWS))
 def test_choose_upstream_range(request_, known_size, expected):
-    assert choose_upstream_range(request_, known_size, max_parts=MAX_PARTS) == expected
+    assert header(choose_upstream_range(request_, known_size, max_parts=MAX_PARTS)) == expected
 
 
 # --------------------------------------------------------------------------- plan_response
@@ -292,7 +311,8 @@ ANSWER_ROWS = [
 def test_read_upstream_answer_accepts_the_contract(
     asked, status, content_range, content_length, expected
 ):
-    assert read_upstream_answer(asked, status, content_range, content_length, ETAG) == expected
+    answer = read_upstream_answer(spec(asked), status, content_range, content_length, ETAG)
+    assert answer == expected
 
 
 class LieRow(NamedTuple):
@@ -349,7 +369,7 @@ LIE_ROWS = [
 @pytest.mark.parametrize(("asked", "status", "content_range", "content_length"), cases(LIE_ROWS))
 def test_read_upstream_answer_rejects_a_lie(asked, status, content_range, content_length):
     with pytest.raises(UpstreamMismatch):
-        read_upstream_answer(asked, status, content_range, content_length, ETAG)
+        read_upstream_answer(spec(asked), status, content_range, content_length, ETAG)
 
 
 # --------------------------------------------------------------------------- exact_range
@@ -368,7 +388,7 @@ def skip_within(body, wanted):
     ids=["first byte", "span", "one byte"],
 )
 def test_exact_range(wanted, expected):
-    assert exact_range(wanted) == expected
+    assert exact_range(wanted).header() == expected
 
 
 # --------------------------------------------------------------------------- DCS model, properties
@@ -484,7 +504,7 @@ def test_dcs_answers_the_upstream_range_as_rfc_9110_does(scenario):
     (A 0-byte object answers every Range with 416; its `bytes */0` still tells the size.)
     """
     size, request, known_size = scenario
-    asked = choose_upstream_range(request, known_size, max_parts=MAX_PARTS)
+    asked = header(choose_upstream_range(request, known_size, max_parts=MAX_PARTS))
     assert asked is None or "," not in asked  # DCS reads only the first range
     assert dcs(asked, size) == rfc(asked, size)
     if dcs(asked, size)[0] == 416 and size > 0:
@@ -499,12 +519,13 @@ def test_every_wanted_range_is_served_from_honest_answers(scenario):
     of the client's response is in the first body or comes exactly from one more request."""
     size, request, known_size = scenario
     asked = choose_upstream_range(request, known_size, max_parts=MAX_PARTS)
-    answer = read_upstream_answer(asked, *dcs(asked, size), ETAG)
+    answer = read_upstream_answer(asked, *dcs(header(asked), size), ETAG)
     assert answer.size == size
     response = plan_response(request, answer.size, answer.etag, max_parts=MAX_PARTS)
     for wanted in response.ranges:
         if skip_within(answer.body, wanted) is None:
-            again = read_upstream_answer(exact_range(wanted), *dcs(exact_range(wanted), size), ETAG)
+            exact = exact_range(wanted)
+            again = read_upstream_answer(exact, *dcs(exact.header(), size), ETAG)
             assert skip_within(again.body, wanted) == 0
 
 
@@ -522,7 +543,7 @@ def test_the_first_request_carries_the_first_range(scenario):
     if request.method == "HEAD" or (known_size is None and len(request.range.specs) > 1):
         return
     asked = choose_upstream_range(request, known_size, max_parts=MAX_PARTS)
-    answer = read_upstream_answer(asked, *dcs(asked, size), ETAG)
+    answer = read_upstream_answer(asked, *dcs(header(asked), size), ETAG)
     response = plan_response(request, size, ETAG, max_parts=MAX_PARTS)
     if response.ranges:
         first = response.ranges[0]
