@@ -1,111 +1,269 @@
-"""The one table the benchmark prints, and the machine it ran on."""
+"""From the figures' data to the table's rows and notes: every ratio, target and note.
+
+One function per figure turns its result (bench/results.py) into a `Section`;
+`general_notes` says how the whole run was set up. bench/table.py lays it out.
+"""
 
 from __future__ import annotations
 
-import datetime
-import os
-import platform
-import subprocess
-import sys
 from dataclasses import dataclass, field
-from importlib import metadata
 
-from bench.servers import gunicorn_version, nginx_version
+from bench.clients import percentile
+from bench.config import (
+    LOAD_CLIENTS,
+    LOAD_SECONDS,
+    MB,
+    RPS_CLIENTS,
+    RPS_ROUNDS,
+    RPS_SECONDS,
+    RPS_TARGET,
+    RSS_TARGET_MIB,
+    SEEK_REQUESTS,
+    SEEK_ROUNDS,
+    THREADS,
+    THROUGHPUT_TRIES,
+    UPSTREAM_ROUNDS,
+    UPSTREAM_WARMUP_ROUNDS,
+    WORKERS,
+)
+from bench.data import USERS
+from bench.results import (
+    ConcurrentPath,
+    RatePair,
+    RssGrowth,
+    SeekLatency,
+    Throughput,
+    UpstreamUse,
+)
+from bench.table import Row, row
+
+REFERENCE = "1.00 (reference)"
+
+# How each figure is measured, as the notes under the table say it.
+FIGURE_NOTES = {
+    "1": f"figure 1: curl -o /dev/null, %{{speed_download}}, best of {THROUGHPUT_TRIES}"
+    " rounds that take every path in turn; the chunk rows are separate gunicorns with"
+    " MEDIA_CHUNK_SIZE set (the django row uses the default).",
+    "2": f"figure 2: {SEEK_REQUESTS} requests per path over one keep-alive http.client"
+    f" connection, {SEEK_ROUNDS} interleaved rounds; TTFB = send to first body byte; every"
+    " range byte-checked.",
+    "3": f"figure 3: after {UPSTREAM_WARMUP_ROUNDS * 5} warm-up requests,"
+    f" {UPSTREAM_ROUNDS * 5} requests ({UPSTREAM_ROUNDS} x: whole file, bytes=0-1,"
+    " bytes=1000-, bytes=-500, bytes=1000-<past end>) of a 300 KiB file, each on a new"
+    " client connection; upstream Range headers seen: ",
+    "5": f"figure 5: {LOAD_CLIENTS} client threads in 2 forked Python processes, one"
+    f" keep-alive connection each, {LOAD_SECONDS:.0f} s per path; every received byte"
+    " compared with the file; full plays still running at the deadline are cut and"
+    " not counted as errors. Clients and servers share the same cores, so these are"
+    " ratios under a shared CPU budget, not server capacity. New upstream connections ="
+    " accepted by the reference nginx during the run (stub_status), filling each"
+    " worker's pool included; 'pool is full' = urllib3 dropped a connection because"
+    " more requests were in flight in a worker than DCS_POOL_SIZE.",
+    "6": f"figure 6: {RPS_CLIENTS} keep-alive clients (2 processes), {RPS_SECONDS:.0f} s per"
+    f" row in {RPS_ROUNDS} alternating slices, ranges byte-checked; the django rows"
+    " (streaming mode, no nginx) are extra.",
+}
 
 
 @dataclass
-class Row:
-    figure: str
-    path: str
-    value: str
-    ratio: str = ""
-    target: str = ""
-    result: str = ""  # "met", "NOT met" or "" (no target)
+class Section:
+    """One figure's part of the table."""
 
-
-@dataclass
-class Table:
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row]
     notes: list[str] = field(default_factory=list)
-
-    def add(self, figure: str, path: str, value: str, ratio: str = "", target: str = "", met=None):
-        result = "" if met is None else ("met" if met else "NOT met")
-        self.rows.append(Row(figure, path, value, ratio, target, result))
-
-    def render(self, header: list[str]) -> str:
-        columns = ["figure", "path", "value", "ratio", "target", "result"]
-        cells = [[r.figure, r.path, r.value, r.ratio, r.target, r.result] for r in self.rows]
-        widths = [
-            max(len(columns[i]), *(len(row[i]) for row in cells)) if cells else len(columns[i])
-            for i in range(len(columns))
-        ]
-
-        def line(values: list[str]) -> str:
-            return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
-
-        rule = "-" * len(line(["-" * w for w in widths]))
-        out = [*header, "", line(columns), rule]
-        previous = None
-        for row in cells:
-            if previous is not None and row[0] and row[0] != previous:
-                out.append(rule)
-            if row[0]:
-                previous = row[0]
-            out.append(line(row))
-        out.append(rule)
-        out += ["", "Notes:"] + [f"  - {note}" for note in self.notes]
-        return "\n".join(out) + "\n"
+    failed: bool = False  # the figure saw errors that make it unreliable
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
 
 
-def memory_gib() -> str:
-    try:
-        with open("/proc/meminfo") as handle:
-            kib = int(handle.readline().split()[1])
-        return f"{kib / 1024 / 1024:.1f} GiB"
-    except (OSError, ValueError, IndexError):
-        return "unknown"
+def ratio(value: float, reference: float, name: str) -> str:
+    if not reference or reference != reference:
+        return "n/a"
+    return f"{value / reference:.2f}x {name}"
 
 
-def curl_version() -> str:
-    result = subprocess.run(["curl", "--version"], capture_output=True, text=True, check=False)
-    return result.stdout.split()[1] if result.stdout else "unknown"
+def throughput(result: Throughput) -> Section:
+    fig, reference_path = "1 throughput", result.paths[0]
+    reference = result.best.get(reference_path, 0.0)
+    rows = []
+    for path in result.paths:
+        if path not in result.best:
+            rows.append(row(fig, path, "no complete download"))
+            continue
+        mbps = result.best[path]
+        shown = REFERENCE if path == reference_path else ratio(mbps, reference, "direct")
+        value = f"{mbps:,.0f} MB/s (worst of {THROUGHPUT_TRIES}: {result.worst[path]:,.0f})"
+        rows.append(row(fig, f"{path}, 256 MiB", value, shown))
+    sweep = {chunk: result.best.get(path, 0.0) for chunk, path in result.chunk_paths.items()}
+    winner = max(sweep, key=sweep.get)
+    shares = ", ".join(
+        f"{chunk} {mbps / sweep[winner]:.2f}" if sweep[winner] else f"{chunk} n/a"
+        for chunk, mbps in sweep.items()
+    )
+    rows.append(row(fig, "best MEDIA_CHUNK_SIZE", winner, shares))
+    notes = [
+        f"figure 1: {count} download(s) failed: {problem}"
+        for problem, count in result.failures.items()
+    ]
+    return Section(rows, [*notes, FIGURE_NOTES["1"]])
 
 
-def code_version() -> str:
-    """The commit measured, and whether the work tree differed from it."""
-    from bench.data import ROOT
+def seek_latency(result: SeekLatency) -> Section:
+    fig, rows = "2 seek TTFB", []
+    direct = result.series[0]
+    me = next(series for series in result.series if series.kind == "view")
+    suffix = {"range": ", 64 KiB range", "view": ", minimal view"}
+    for quantile, name in ((0.5, "p50"), (0.99, "p99")):
+        ref_direct = percentile(direct.ttfb, quantile)
+        ref_me = percentile(me.ttfb, quantile)
+        for series in result.series:
+            value = percentile(series.ttfb, quantile)
+            to_me = ratio(value, ref_me, "/me")
+            shown = REFERENCE if series is direct else ratio(value, ref_direct, "direct")
+            label = f"{series.path}{suffix[series.kind]} {name}"
+            rows.append(row(fig, label, ms(value), f"{shown}, {to_me}"))
+    notes = [f"figure 2: {path} errors: {errors}" for path, errors in result.errors.items()]
+    return Section(rows, [*notes, FIGURE_NOTES["2"]], failed=bool(result.errors))
 
-    def git(*args: str) -> str:
-        result = subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10
+
+def upstream_use(result: UpstreamUse) -> Section:
+    fig, requests = "3 upstream use", result.client_requests
+    upstream = result.upstream_requests / requests
+    connections = result.connections_opened / requests
+    rows = [
+        row(
+            fig,
+            f"{result.path}, upstream requests / client request",
+            f"{upstream:.2f} ({result.upstream_requests} for {requests}; logins {result.logins})",
+            target="1",
+            met=upstream <= 1.0,
+        ),
+        row(
+            fig,
+            f"{result.path}, new upstream connections / client request",
+            f"{connections:.2f} ({result.connections_opened} for {requests})",
+            target="0",
+            met=result.connections_opened == 0,
+        ),
+    ]
+    return Section(rows, [FIGURE_NOTES["3"] + str(result.upstream_ranges)])
+
+
+def rss_growth(result: list[RssGrowth]) -> Section:
+    rows = [
+        row(
+            "4 worker RSS",
+            f"{item.path}, 1 GiB stream",
+            f"{item.growth_mib:.2f} MiB ({item.mbps:,.0f} MB/s, {item.samples} samples)",
+            target=f"<= {RSS_TARGET_MIB} MiB",
+            met=item.growth_mib <= RSS_TARGET_MIB,
         )
-        return result.stdout.strip() if result.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    if not commit:
-        return "unknown (not a git work tree)"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return f"{commit}" + (" + uncommitted changes" if dirty else "")
+        for item in result
+    ]
+    return Section(rows)
 
 
-def machine_lines(started: datetime.datetime) -> list[str]:
+def concurrency(result: list[ConcurrentPath]) -> Section:
+    reference = result[0]
+    ref_mbps = reference.result.bytes / reference.elapsed / MB
+    ref_p99 = percentile(reference.result.ttfb.get("range", []), 0.99)
+    rows = []
+    for item in result:
+        rows += _concurrent_rows(item, item is reference, ref_mbps, ref_p99)
+    return Section(rows, [FIGURE_NOTES["5"]])
+
+
+def _concurrent_rows(
+    item: ConcurrentPath, is_reference: bool, ref_mbps: float, ref_p99: float
+) -> list[Row]:
+    load, label = item.result, item.path
+    ops, errors = sum(load.ops.values()), sum(load.errors.values())
+    mbps = load.bytes / item.elapsed / MB
+    p99 = percentile(load.ttfb.get("range", []), 0.99)
+    p99_full = percentile(load.ttfb.get("full", []), 0.99)
+    shown_errors = f"{errors} in {ops + errors} ops"
+    if load.errors:
+        shown_errors += " " + ", ".join(f"{k}: {v}" for k, v in load.errors.most_common(4))
+    rows = [
+        row(
+            "5 200 clients",
+            f"{label}, aggregate",
+            f"{mbps:,.0f} MB/s, {ops / item.elapsed:,.0f} ops/s ({load.ops['range']} ranges"
+            f" + {load.ops['full']} full plays in {item.elapsed:.1f} s)",
+            REFERENCE if is_reference else ratio(mbps, ref_mbps, "direct"),
+        ),
+        row(
+            "",
+            f"{label}, p99 TTFB",
+            f"range {ms(p99)}, full play {ms(p99_full)}",
+            REFERENCE if is_reference else ratio(p99, ref_p99, "direct"),
+        ),
+        row("", f"{label}, errors", shown_errors, "", "0", errors == 0),
+    ]
+    if item.upstream_connections is not None:
+        rows.append(
+            row(
+                "",
+                f"{label}, new upstream connections / op",
+                f"{item.upstream_connections / max(ops, 1):.3f} ({item.upstream_connections}"
+                f" for {ops}; urllib3 'pool is full' warnings: {item.pool_full_warnings})",
+            )
+        )
+    return rows
+
+
+def requests_per_second(result: list[RatePair]) -> Section:
+    rows = []
+    for pair in result:
+        media, view = pair.media, pair.view
+        met = None
+        if pair.has_target:
+            met = media.per_second / view.per_second >= RPS_TARGET and media.errors == 0
+        rows.append(
+            row(
+                "6 req/s" if pair.has_target else "",
+                f"{media.path}, 64 KiB ranges",
+                f"{media.per_second:,.0f} req/s (p99 {ms(media.p99)}, errors {media.errors})",
+                ratio(media.per_second, view.per_second, "/me"),
+                f">= {RPS_TARGET:.2f}x /me" if pair.has_target else "",
+                met,
+            )
+        )
+        rows.append(
+            row(
+                "",
+                view.path,
+                f"{view.per_second:,.0f} req/s (p99 {ms(view.p99)}, errors {view.errors})",
+                REFERENCE,
+            )
+        )
+    return Section(rows, [FIGURE_NOTES["6"]])
+
+
+def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> list[str]:
+    """How the whole run was set up: the first notes under the table."""
+    cache_note = (
+        f" cache redis {redis_version} (one redis-server, a database per LMS server)"
+        if cache == "redis"
+        else " cache: per-process locmem (or CACHE_URL from the environment)"
+    )
     return [
-        f"date:    {started.strftime('%Y-%m-%d %H:%M:%S UTC')}, code {code_version()}",
-        f"machine: nproc {os.cpu_count()}, {cpu_model()}, {memory_gib()} RAM,"
-        f" {platform.system()} {platform.release()}",
-        f"tools:   Python {sys.version.split()[0]}, nginx {nginx_version()},"
-        f" gunicorn {gunicorn_version()}, Django {metadata.version('Django')},"
-        f" requests {metadata.version('requests')}, urllib3 {metadata.version('urllib3')},"
-        f" curl {curl_version()}",
+        "MB = 10^6 bytes. Every ratio is to a reference measured in this same run.",
+        "direct = nginx serving the object store under DCS's URL layout (sendfile; it checks"
+        " no token: a stand-in for DCS, not DCS). django, offload and the chunk sweep read"
+        " from it; django->emulator reads from the DCS emulator (Python, 32 KiB chunks).",
+        f"LMS: gunicorn {WORKERS} gthread workers x {THREADS} threads (deploy/gunicorn.conf.py,"
+        " access log off), DEBUG off, LOG_LEVEL=WARNING, SQLite (CONN_MAX_AGE default),"
+        + cache_note
+        + "; offload = the shipped deploy/nginx/lms.conf.template (nginx: 2 workers,"
+        " access log off).",
+        f"{USERS} readers, each with a DRF token and the book assigned; load"
+        " clients each use their own. MEDIA_THROTTLE_RATE=1000000/min and"
+        " MEDIA_MAX_STREAMS_PER_USER=1000: the limits are evaluated on every request but"
+        " never refuse (the load is far above one real player).",
+        "Clients, servers and upstreams all share this machine's cores and loopback.",
+        "LMS settings inherited from the environment: "
+        + (", ".join(f"{k}={v}" for k, v in sorted(inherited.items())) or "none"),
     ]

@@ -24,7 +24,15 @@ from string import Template
 import psutil
 
 from bench.data import ROOT, Dataset, django_env
-from tests.servers import free_port, lms_site_config, write_nginx_config
+from local_servers import (
+    emulator_command,
+    free_port,
+    lms_site_config,
+    nginx_command,
+    redis_command,
+    stop_process,
+    stop_processes,
+)
 
 NGINX = "/usr/sbin/nginx"
 PR_SET_PDEATHSIG = 1
@@ -66,32 +74,12 @@ class Processes:
         for index, (candidate, stop) in enumerate(self.started):
             if candidate is process:
                 del self.started[index]
-                _stop(process, stop)
+                stop_process(process, stop)
                 return
 
     def stop_all(self) -> None:
         stopping, self.started = list(reversed(self.started)), []
-        for process, stop in stopping:
-            if process.poll() is None:
-                with contextlib.suppress(OSError):
-                    process.send_signal(stop)
-        for process, _ in stopping:
-            _wait_or_kill(process)
-
-
-def _stop(process: subprocess.Popen, stop: int) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(OSError):
-            process.send_signal(stop)
-    _wait_or_kill(process)
-
-
-def _wait_or_kill(process: subprocess.Popen) -> None:
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+        stop_processes(stopping)
 
 
 # --- nginx ------------------------------------------------------------------------
@@ -127,13 +115,8 @@ server {
 def _start_nginx(procs: Processes, name: str, site: str, port: int) -> subprocess.Popen:
     directory = procs.workdir / name
     directory.mkdir()
-    (directory / "site.conf").write_text(site)
-    config = write_nginx_config(directory, "site.conf", workers=2, access_log=False)
-    return procs.spawn(
-        name,
-        [NGINX, "-c", str(config), "-p", str(directory)],
-        stop=signal.SIGTERM,
-    )
+    argv = nginx_command(NGINX, directory, "site.conf", site, workers=2, access_log=False)
+    return procs.spawn(name, argv, stop=signal.SIGTERM)
 
 
 def start_reference_nginx(
@@ -174,9 +157,8 @@ def start_redis(procs: Processes) -> tuple[subprocess.Popen, int]:
     port = free_port()
     directory = procs.workdir / "redis"
     directory.mkdir()
-    argv = [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port)]
-    argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
-    return procs.spawn("redis", argv, stop=signal.SIGTERM), port
+    redis = shutil.which("redis-server") or "/usr/bin/redis-server"
+    return procs.spawn("redis", redis_command(redis, port, directory), stop=signal.SIGTERM), port
 
 
 def redis_version() -> str:
@@ -194,7 +176,7 @@ def start_emulator(procs: Processes, storage_root: Path) -> tuple[subprocess.Pop
     port = free_port()
     process = procs.spawn(
         "emulator",
-        [sys.executable, "-m", "dcs_emulator", "--root", str(storage_root), "--port", str(port)],
+        emulator_command(storage_root, port),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stop=signal.SIGTERM,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from media_proxy.headers import CONTENT_SECURITY_POLICY  # noqa: E402  (pure: no Django)
+from media_proxy.headers import CONTENT_SECURITY_POLICY
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 DEFAULTS = {"MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY}

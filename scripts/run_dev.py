@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are importable
+
+from local_servers import emulator_command, stop_processes, wait_for_port  # noqa: E402
+
 PYTHON = sys.executable
 DEMO_PASSWORD = "demo-pass"
 
@@ -30,37 +34,30 @@ def main() -> int:
     manage("seed_demo", "--password", DEMO_PASSWORD)
     port = env["DCS_BASE_URL"].rsplit(":", 1)[-1].rstrip("/")
     processes = [
-        subprocess.Popen(
-            [PYTHON, "-m", "dcs_emulator", "--root", str(dcs_root), "--port", port],
-            cwd=ROOT,
-            env=env,
-        ),
+        subprocess.Popen(emulator_command(dcs_root, port), cwd=ROOT, env=env),
         subprocess.Popen([PYTHON, "manage.py", "runserver", "127.0.0.1:8000"], cwd=ROOT, env=env),
     ]
-    time.sleep(1.5)
-    print(
-        "\n  Dream LMS:      http://127.0.0.1:8000/books/"
-        "\n  Django admin:   http://127.0.0.1:8000/admin/"
-        f"\n  Local DCS:      {env['DCS_BASE_URL']}"
-        f"\n  Demo logins (password {DEMO_PASSWORD!r}): demo-student (Class 7A),"
-        " demo-publisher, demo-admin, demo-outsider"
-        "\n  Ctrl-C stops both servers.\n",
-        flush=True,
-    )
     try:
+        wait_for_port(int(port), processes[0])
+        wait_for_port(8000, processes[1])
+        print(
+            "\n  Dream LMS:      http://127.0.0.1:8000/books/"
+            "\n  Django admin:   http://127.0.0.1:8000/admin/"
+            f"\n  Local DCS:      {env['DCS_BASE_URL']}"
+            f"\n  Demo logins (password {DEMO_PASSWORD!r}): demo-student (Class 7A),"
+            " demo-publisher, demo-admin, demo-outsider"
+            "\n  Ctrl-C stops both servers.\n",
+            flush=True,
+        )
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    except RuntimeError as error:  # a server did not come up
+        print(f"\n  Could not start: {error}", file=sys.stderr)
+        return 1
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes((process, signal.SIGINT) for process in processes)
     return 0
 
 

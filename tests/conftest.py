@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.servers import free_port, wait_for_port
+from local_servers import free_port, redis_command, wait_for_port
+from local_servers import stop_process as stop
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -140,14 +141,6 @@ def start_gunicorn(
     return LMSServer(f"http://127.0.0.1:{port}", log_path, process)
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @pytest.fixture(scope="session")
 def lms_server(django_db_setup, dcs_server, tmp_path_factory):
     """The LMS under gunicorn (gthread), on the test database, talking to the emulator."""
@@ -164,20 +157,9 @@ def redis_url(tmp_path_factory):
     """A real redis-server on a free port, for the shared cache of many workers."""
     redis_server = require_tool("redis-server")
     port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [
-            redis_server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        cwd=tmp_path_factory.mktemp("redis"),
-        stdout=subprocess.DEVNULL,
+        redis_command(redis_server, port, directory), cwd=directory, stdout=subprocess.DEVNULL
     )
     wait_for_port(port, process)
     yield f"redis://127.0.0.1:{port}/0"

@@ -3,8 +3,8 @@
 import subprocess
 from pathlib import Path
 
+from local_servers import free_port, lms_site_config, nginx_command, wait_for_port
 from tests.conftest import require_tool
-from tests.servers import free_port, lms_site_config, wait_for_port, write_nginx_config
 
 
 def start_nginx(
@@ -13,10 +13,8 @@ def start_nginx(
     nginx = require_tool("nginx")
     port = free_port()
     site = lms_site_config(port, lms_address, dcs_address, directory / "static")
-    (directory / "lms.conf").write_text(site)
-    config = write_nginx_config(directory, "lms.conf")
     process = subprocess.Popen(
-        [nginx, "-c", str(config), "-p", str(directory)],
+        nginx_command(nginx, directory, "lms.conf", site),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from local_servers import free_port
 from tests import media
 from tests.conftest import server_env, start_gunicorn, stop
 from tests.factories import bearer, student_with_book
-from tests.servers import free_port
 from tests.wire import fetch_raw, media_path
 
 pytestmark = pytest.mark.wire

@@ -5,9 +5,9 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from local_servers import free_port
 from media_proxy.dcs import get_dcs_client
 from tests.factories import make_book, make_user, student_with_book
-from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,5 @@
-"""Starting local servers, shared by the test fixtures and the benchmark."""
+"""nginx for a local run: a self-contained nginx.conf around one site file."""
 
-import socket
-import subprocess
-import time
 from pathlib import Path
 from string import Template
 
@@ -29,25 +26,6 @@ http {
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
-
-
 def write_nginx_config(
     directory: Path, site: str, *, workers: int = 1, access_log: bool = True
 ) -> Path:
@@ -62,6 +40,21 @@ def write_nginx_config(
         )
     )
     return config
+
+
+def nginx_command(
+    nginx: str,
+    directory: Path,
+    site_name: str,
+    site: str,
+    *,
+    workers: int = 1,
+    access_log: bool = True,
+) -> list[str]:
+    """Write `site` and its nginx.conf into `directory`; the command that serves them."""
+    (directory / site_name).write_text(site)
+    config = write_nginx_config(directory, site_name, workers=workers, access_log=access_log)
+    return [nginx, "-c", str(config), "-p", str(directory)]
 
 
 def lms_site_config(port: int, lms_address: str, dcs_address: str, static_root: Path) -> str:

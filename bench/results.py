@@ -1,0 +1,91 @@
+"""What each figure measures: plain data, no formatting (bench/report.py formats it).
+
+Rates are MB/s (10^6 bytes), times are seconds, memory is MiB. In every list
+of paths the first is the reference the others are a ratio to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.load import LoadResult
+
+
+@dataclass
+class Throughput:
+    """Figure 1: single-stream download rate of the 256 MiB file, per path."""
+
+    paths: list[str]  # direct first
+    best: dict[str, float]  # path -> best MB/s (missing: no complete download)
+    worst: dict[str, float]
+    chunk_paths: dict[str, str]  # MEDIA_CHUNK_SIZE label -> its path
+    failures: dict[str, int] = field(default_factory=dict)  # "path: status, size" -> count
+
+
+@dataclass
+class SeekSeriesResult:
+    path: str
+    kind: str  # "range" (64 KiB media ranges) or "view" (the minimal authenticated view)
+    ttfb: list[float]
+    errors: dict[str, int]
+
+
+@dataclass
+class SeekLatency:
+    """Figure 2: time to first byte, one keep-alive connection per path."""
+
+    series: list[SeekSeriesResult]  # direct first; the first "view" is the /me reference
+
+    @property
+    def errors(self) -> dict[str, dict[str, int]]:
+        return {series.path: series.errors for series in self.series if series.errors}
+
+
+@dataclass
+class UpstreamUse:
+    """Figure 3: what one client request costs upstream (the emulator's counters)."""
+
+    path: str
+    client_requests: int
+    upstream_requests: int
+    connections_opened: int
+    logins: int
+    upstream_ranges: dict[str, int]  # the Range headers DCS saw, digits as N
+
+
+@dataclass
+class RssGrowth:
+    """Figure 4, one row: peak RSS growth of a server's workers while streaming 1 GiB."""
+
+    path: str
+    growth_mib: float
+    mbps: float
+    samples: int
+
+
+@dataclass
+class ConcurrentPath:
+    """Figure 5, one path under the concurrent load."""
+
+    path: str
+    result: LoadResult
+    elapsed: float
+    upstream_connections: int | None = None  # None for the reference (it is the upstream)
+    pool_full_warnings: int = 0
+
+
+@dataclass
+class RequestRate:
+    path: str
+    per_second: float
+    errors: int
+    p99: float
+
+
+@dataclass
+class RatePair:
+    """Figure 6, one pair: media ranges and the minimal view on the same server."""
+
+    media: RequestRate
+    view: RequestRate
+    has_target: bool  # offload mode: the pair the target is about
