@@ -198,6 +198,8 @@ def respond():
     return respond
 
 
+# Closing a Django response sends request_finished, which closes database connections.
+@pytest.mark.django_db
 def test_parts_far_apart_are_fetched_one_exact_request_each(respond):
     dcs = FakeDCS(changes_after=99)
     response = respond(dcs, stream())
@@ -209,6 +211,7 @@ def test_parts_far_apart_are_fetched_one_exact_request_each(respond):
     assert dcs.asked == ["bytes=0-0", "bytes=0-9", f"bytes={FAR}-{FAR + 9}"]
 
 
+@pytest.mark.django_db
 def test_the_object_changing_while_it_is_served_cuts_the_client(respond):
     dcs = FakeDCS(changes_after=2)  # the probe and the first part see v1, the second v2
     media_stream = stream()

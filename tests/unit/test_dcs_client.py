@@ -29,7 +29,9 @@ from media_proxy.dcs import (
     DCSUnavailable,
     UnservableName,
     UpstreamResponse,
+    tokens,
 )
+from media_proxy.dcs.connections import StaleConnectionRetry
 
 BASE = "http://dcs.test"
 LOGIN_URL = f"{BASE}/auth/login"
@@ -146,12 +148,12 @@ def test_token_is_shared_through_the_cache(rsps, cache, client):
 def test_login_is_public_and_returns_token(rsps, client, cache):
     add_login(rsps)
     assert client.login() == TOKEN
-    assert cache.get(client._token_key) == TOKEN
+    assert cache.get(client.tokens.key) == TOKEN
 
 
 def test_cache_key_hides_email(client):
-    assert EMAIL not in client._token_key
-    assert "lms-proxy" not in client._token_key
+    assert EMAIL not in client.tokens.key
+    assert "lms-proxy" not in client.tokens.key
 
 
 @pytest.mark.parametrize(
@@ -180,14 +182,14 @@ def test_token_cache_timeout_derives_from_exp(
     monkeypatch.setattr(cache, "set", spy_set)
     assert client.login() == token
     [(key, value, timeout)] = stored
-    assert key == client._token_key
+    assert key == client.tokens.key
     assert value == token
     assert low <= timeout <= high
 
 
 def test_expired_process_copy_falls_back_to_cache(rsps, client, cache):
-    cache.set(client._token_key, FRESH, 600)
-    client._local = (STALE, time.time() - 1)
+    cache.set(client.tokens.key, FRESH, 600)
+    client.tokens.local = (STALE, time.time() - 1)
     rsps.add_callback(responses.GET, OBJECT_URL, callback=token_401_callback(FRESH))
 
     client.get_object("Pub", "Book", "a.mp3").close()
@@ -200,7 +202,7 @@ def test_expired_process_copy_falls_back_to_cache(rsps, client, cache):
 
 
 def test_relogin_on_401_once_then_success(rsps, client, cache):
-    cache.set(client._token_key, STALE, 600)
+    cache.set(client.tokens.key, STALE, 600)
     add_login(rsps, FRESH)
     rsps.add_callback(responses.GET, OBJECT_URL, callback=token_401_callback(FRESH, b"ok"))
 
@@ -211,12 +213,12 @@ def test_relogin_on_401_once_then_success(rsps, client, cache):
     assert login_calls(rsps) == 1
     auths = [c.request.headers["Authorization"] for c in object_calls(rsps)]
     assert auths == [f"Bearer {STALE}", f"Bearer {FRESH}"]
-    assert cache.get(client._token_key) == FRESH
-    assert cache.get(client._lock_key) is None  # login lock released
+    assert cache.get(client.tokens.key) == FRESH
+    assert cache.get(client.tokens.lock_key) is None  # login lock released
 
 
 def test_401_twice_raises_auth_error(rsps, client, cache, caplog):
-    cache.set(client._token_key, STALE, 600)
+    cache.set(client.tokens.key, STALE, 600)
     add_login(rsps, FRESH)
     rsps.add(responses.GET, OBJECT_URL, status=401, json={"detail": "Invalid token"})
 
@@ -234,7 +236,7 @@ def test_401_twice_raises_auth_error(rsps, client, cache, caplog):
 
 
 def test_list_book_relogins_on_401(rsps, client, cache):
-    cache.set(client._token_key, STALE, 600)
+    cache.set(client.tokens.key, STALE, 600)
     add_login(rsps, FRESH)
 
     def callback(request):
@@ -338,7 +340,7 @@ def test_login_5xx_raises_auth_error(rsps, client):
 
 @pytest.fixture
 def logged_in(client, cache):
-    cache.set(client._token_key, TOKEN, 600)
+    cache.set(client.tokens.key, TOKEN, 600)
     return client
 
 
@@ -639,7 +641,7 @@ def test_list_book_5xx(rsps, logged_in, status):
 
 def test_concurrent_401s_cause_exactly_one_login(rsps, client, cache):
     threads = 8
-    cache.set(client._token_key, STALE, 600)
+    cache.set(client.tokens.key, STALE, 600)
     counter = {"login": 0}
     counter_lock = threading.Lock()
 
@@ -671,7 +673,7 @@ def test_concurrent_401s_cause_exactly_one_login(rsps, client, cache):
     assert results == [(200, b"media")] * threads
     assert counter["login"] == 1
     assert len(object_calls(rsps)) == 2 * threads
-    assert cache.get(client._lock_key) is None
+    assert cache.get(client.tokens.lock_key) is None
 
 
 def test_concurrent_threads_share_one_failed_login(rsps, client, cache):
@@ -704,11 +706,11 @@ def test_concurrent_threads_share_one_failed_login(rsps, client, cache):
 
 
 def test_waits_for_another_process_login(rsps, client, cache):
-    cache.set(client._token_key, STALE, 600)
-    assert cache.add(client._lock_key, 1, 10)  # another worker process is logging in
+    cache.set(client.tokens.key, STALE, 600)
+    assert cache.add(client.tokens.lock_key, 1, 10)  # another worker process is logging in
     rsps.add_callback(responses.GET, OBJECT_URL, callback=token_401_callback(FRESH))
 
-    timer = threading.Timer(0.2, cache.set, (client._token_key, FRESH, 600))
+    timer = threading.Timer(0.2, cache.set, (client.tokens.key, FRESH, 600))
     timer.start()
     try:
         with client.get_object("Pub", "Book", "a.mp3") as upstream:
@@ -717,13 +719,13 @@ def test_waits_for_another_process_login(rsps, client, cache):
         timer.cancel()
 
     assert login_calls(rsps) == 0
-    assert cache.get(client._lock_key) == 1  # not ours to release
+    assert cache.get(client.tokens.lock_key) == 1  # not ours to release
 
 
 def test_logs_in_itself_when_other_process_takes_too_long(rsps, client, cache, monkeypatch):
-    monkeypatch.setattr(dcs, "LOGIN_WAIT", 0.2)
-    cache.set(client._token_key, STALE, 600)
-    assert cache.add(client._lock_key, 1, 10)
+    monkeypatch.setattr(tokens, "LOGIN_WAIT", 0.2)
+    cache.set(client.tokens.key, STALE, 600)
+    assert cache.add(client.tokens.lock_key, 1, 10)
     add_login(rsps, FRESH)
     rsps.add_callback(responses.GET, OBJECT_URL, callback=token_401_callback(FRESH))
 
@@ -773,7 +775,12 @@ def test_session_pool_configuration(client):
     assert adapter is client.session.get_adapter("http://dcs.example/")
     assert adapter._pool_maxsize == 4
     assert adapter._pool_block is False
-    assert adapter.max_retries.total == 0
+    # One retry, only for a GET on a reused connection DCS closed (tests/integration/
+    # test_dcs_connections.py); connect errors and timeouts are never retried.
+    assert isinstance(adapter.max_retries, StaleConnectionRetry)
+    assert adapter.max_retries.total == 1
+    assert adapter.max_retries.connect == 0
+    assert adapter.max_retries.read is False
 
 
 def test_get_dcs_client_is_a_singleton_from_settings(settings):

@@ -1,0 +1,30 @@
+"""Client for Dream Central Storage (DCS), the service that holds every book's files.
+
+``client`` speaks HTTP to DCS, ``tokens`` keeps its login token (shared through the Django
+cache by all worker processes), ``upstream`` streams an answer, ``errors`` names failures.
+"""
+
+from media_proxy.dcs.client import PASSTHROUGH_STATUSES, DCSClient, DCSFile, get_dcs_client
+from media_proxy.dcs.errors import (
+    DCSAuthError,
+    DCSError,
+    DCSNotFound,
+    DCSTimeout,
+    DCSUnavailable,
+    UnservableName,
+)
+from media_proxy.dcs.upstream import UpstreamResponse
+
+__all__ = [
+    "PASSTHROUGH_STATUSES",
+    "DCSAuthError",
+    "DCSClient",
+    "DCSError",
+    "DCSFile",
+    "DCSNotFound",
+    "DCSTimeout",
+    "DCSUnavailable",
+    "UnservableName",
+    "UpstreamResponse",
+    "get_dcs_client",
+]

@@ -1,0 +1,286 @@
+"""DCSClient: objects and book listings over a pooled ``requests.Session`` shared by threads.
+
+Knows HTTP and the DCS HTTP contract (docs/dcs.md), nothing about users or books' access
+rules. :func:`get_dcs_client` gives the one process-wide client.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.core.cache import cache as django_cache
+from django.core.cache.backends.base import BaseCache
+
+from media_proxy.dcs.connections import dcs_session
+from media_proxy.dcs.errors import (
+    DCSAuthError,
+    DCSNotFound,
+    DCSTimeout,
+    DCSUnavailable,
+    UnservableName,
+)
+from media_proxy.dcs.tokens import TokenStore
+from media_proxy.dcs.upstream import UpstreamResponse
+
+logger = logging.getLogger(__name__)
+
+#: Statuses handed back to the caller; every other one is raised.
+PASSTHROUGH_STATUSES = frozenset({200, 206, 416})
+
+ERROR_BODY_LIMIT = 4096  # bytes of an error answer read for its detail
+
+
+@dataclass(frozen=True)
+class DCSFile:
+    """A file of a book; ``path`` is relative to the book folder."""
+
+    path: str
+    size: int
+
+
+class DCSClient:
+    """Talks to DCS: logs in, keeps the token, reads objects and lists books."""
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
+        cache: BaseCache,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._email = email
+        self._password = password
+        self._timeout = (connect_timeout, read_timeout)
+        self.session = session if session is not None else dcs_session(pool_size)
+        self.tokens = TokenStore(cache, self.base_url, email, login=self._fetch_token)
+
+    def __repr__(self) -> str:
+        return f"<DCSClient {self.base_url}>"
+
+    def get_object(
+        self, publisher: str, book_name: str, path: str, *, range_header: str | None = None
+    ) -> UpstreamResponse:
+        """Stream ``path`` of a book; 200/206/416 come back, anything else is raised."""
+        url = f"{self._book_url(publisher, book_name)}/object"
+        headers = {"Range": range_header} if range_header is not None else None
+        what = f"object {publisher}/{book_name}:{path}"
+        response = self._get(url, what, params={"path": path}, headers=headers, stream=True)
+        if response.status_code in PASSTHROUGH_STATUSES:
+            return UpstreamResponse(response)
+        self._raise_for_status(response, what)
+
+    def list_book(self, publisher: str, book_name: str) -> list[DCSFile]:
+        """All files of a book (folders flattened away), sorted by path."""
+        what = f"listing of {publisher}/{book_name}"
+        response = self._get(self._book_url(publisher, book_name), what, stream=True)
+        try:
+            if response.status_code != 200:
+                self._raise_for_status(response, what)
+            try:
+                tree = response.json()
+            except (ValueError, requests.RequestException) as exc:
+                raise DCSUnavailable(f"DCS sent a malformed {what}: {exc}") from exc
+        finally:
+            response.close()
+        return self._flatten(tree, f"{publisher}/books/{book_name}/", what)
+
+    def login(self) -> str:
+        """Log in to DCS, store the token in the cache and return it."""
+        return self.tokens.login()
+
+    def authorization(self) -> str:
+        """The `Authorization` value for a DCS request made by someone else (nginx offload)."""
+        return f"Bearer {self.tokens.current()}"
+
+    def _fetch_token(self) -> str:
+        """POST our credentials to DCS and return the access token (TokenStore keeps it)."""
+        try:
+            response = self.session.post(
+                f"{self.base_url}/auth/login",
+                json={"email": self._email, "password": self._password},
+                headers={"Accept-Encoding": "identity"},
+                timeout=self._timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            self._login_failed(f"{type(exc).__name__} talking to {self.base_url}")
+        try:
+            if response.status_code != 200:
+                self._login_failed(f"HTTP {response.status_code} ({self._detail(response)})")
+            try:
+                token = response.json()["access_token"]
+            except (ValueError, KeyError, TypeError, requests.RequestException):
+                token = None
+            if not isinstance(token, str) or not token:
+                self._login_failed("the answer holds no access_token")
+        finally:
+            response.close()
+        return token
+
+    def _login_failed(self, cause: str) -> NoReturn:
+        logger.error("DCS login failed at %s: %s", self.base_url, cause)
+        raise DCSAuthError(f"DCS login failed: {cause}")
+
+    def _book_url(self, publisher: str, book_name: str) -> str:
+        return f"{self.base_url}/storage/books/{_segment(publisher)}/{_segment(book_name)}"
+
+    def _get(
+        self,
+        url: str,
+        what: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool,
+    ) -> requests.Response:
+        """GET with the bearer token; on 401 log in again (once) and retry once."""
+        token = self.tokens.current()
+        response = self._send(url, what, token, params=params, headers=headers, stream=stream)
+        if response.status_code != 401:
+            return response
+        response.close()
+        logger.info("DCS answered 401 to the %s; renewing the token", what)
+        token = self.tokens.refresh(stale=token)
+        response = self._send(url, what, token, params=params, headers=headers, stream=stream)
+        if response.status_code == 401:
+            detail = self._detail(response)
+            response.close()
+            logger.error("DCS still answers 401 after a fresh login (%s) to the %s", detail, what)
+            raise DCSAuthError(f"DCS rejected a fresh token (HTTP 401: {detail}) for the {what}")
+        return response
+
+    def _send(
+        self,
+        url: str,
+        what: str,
+        token: str,
+        *,
+        params: dict[str, str] | None,
+        headers: dict[str, str] | None,
+        stream: bool,
+    ) -> requests.Response:
+        all_headers = {"Accept-Encoding": "identity", "Authorization": f"Bearer {token}"}
+        if headers:
+            all_headers.update(headers)
+        try:
+            return self.session.get(
+                url,
+                params=params,
+                headers=all_headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                stream=stream,
+            )
+        except requests.Timeout as exc:  # ConnectTimeout and ReadTimeout (before the headers)
+            kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
+            raise DCSTimeout(f"DCS {kind} timeout for the {what}") from exc
+        except requests.RequestException as exc:
+            raise DCSUnavailable(
+                f"DCS unreachable for the {what}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _raise_for_status(self, response: requests.Response, what: str) -> NoReturn:
+        """Close an unwanted answer and raise the matching DCSError."""
+        status = response.status_code
+        detail = self._detail(response)
+        response.close()
+        if status == 404:
+            raise DCSNotFound(f"DCS has no {what} (HTTP 404: {detail})")
+        if status == 403:
+            logger.error("DCS refused our credentials (HTTP 403: %s) for the %s", detail, what)
+            raise DCSAuthError(f"DCS refused our credentials (HTTP 403: {detail}) for the {what}")
+        if status in (400, 422):
+            logger.warning(
+                "DCS rejected our request (HTTP %s: %s) for the %s", status, detail, what
+            )
+            raise DCSUnavailable(
+                f"DCS rejected the request for the {what} (HTTP {status}: {detail})"
+            )
+        raise DCSUnavailable(f"DCS answered HTTP {status} ({detail}) for the {what}")
+
+    def _detail(self, response: requests.Response) -> str:
+        """A short, secret-free description of an error answer's body."""
+        try:
+            body = next(response.iter_content(ERROR_BODY_LIMIT), b"")
+        except requests.RequestException:
+            return "unreadable body"
+        try:
+            detail: Any = json.loads(body)["detail"]
+        except (ValueError, KeyError, TypeError):
+            detail = body.decode("utf-8", "replace").strip() or "empty body"
+        if isinstance(detail, list):  # FastAPI validation errors; never echo their "input"
+            detail = "; ".join(
+                f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg', '?')}"
+                if isinstance(item, dict)
+                else "?"
+                for item in detail
+            )
+        text = str(detail)
+        for secret in (self._password, self._email, *(self.tokens.local or ())[:1]):
+            if isinstance(secret, str) and secret:
+                text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+        return text[:300]
+
+    @staticmethod
+    def _flatten(tree: Any, prefix: str, what: str) -> list[DCSFile]:
+        files: list[DCSFile] = []
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, dict):
+                raise DCSUnavailable(f"DCS sent a malformed {what}: a node is not an object")
+            children = node.get("children") or []
+            if not isinstance(children, list):
+                raise DCSUnavailable(f"DCS sent a malformed {what}: children is not a list")
+            stack.extend(children)
+            if node.get("type") != "file":
+                continue
+            key, size = node.get("path"), node.get("size")
+            if not isinstance(key, str) or not isinstance(size, int) or isinstance(size, bool):
+                raise DCSUnavailable(f"DCS sent a malformed {what}: bad file entry")
+            if not key.startswith(prefix) or key == prefix:
+                logger.warning("Skipping %r in the DCS %s: not under %r", key, what, prefix)
+                continue
+            files.append(DCSFile(path=key[len(prefix) :], size=size))
+        files.sort(key=lambda f: f.path)
+        return files
+
+
+def _segment(value: str) -> str:
+    """Percent-encode one URL path segment (a publisher or book name).
+
+    Names DCS refuses with 400 (empty, ``.``, ``..``, with ``/`` or ``\\``) are refused here
+    the same way: requests and urllib3 would otherwise normalise dot segments into another URL.
+    """
+    if value in ("", ".", "..") or "/" in value or "\\" in value:
+        raise UnservableName(f"Invalid DCS publisher or book name {value!r}")
+    return quote(value, safe="")
+
+
+@functools.cache
+def get_dcs_client() -> DCSClient:
+    """The process-wide client, built from settings on first use."""
+    return DCSClient(
+        settings.DCS_BASE_URL,
+        settings.DCS_EMAIL,
+        settings.DCS_PASSWORD,
+        connect_timeout=settings.DCS_CONNECT_TIMEOUT,
+        read_timeout=settings.DCS_READ_TIMEOUT,
+        pool_size=settings.DCS_POOL_SIZE,
+        cache=django_cache,
+    )

@@ -1,0 +1,27 @@
+"""The errors of the DCS client; ``str()`` of each is a clear message without secrets."""
+
+
+class DCSError(Exception):
+    """Base class; ``str()`` is a clear message without secrets."""
+
+
+class DCSNotFound(DCSError):
+    """DCS answered 404 (object or book missing)."""
+
+
+class DCSUnavailable(DCSError):
+    """DCS failed: 5xx, connection refused/reset, unexpected status or answer (-> 502)."""
+
+
+class DCSTimeout(DCSError):
+    """Connect or read timeout before the response headers (-> 504)."""
+
+
+class DCSAuthError(DCSUnavailable):
+    """Login refused or failed, 403, or still 401 after one re-login (-> 502)."""
+
+
+class UnservableName(DCSError):
+    """A publisher or book name DCS cannot address: the LMS's data, not a DCS failure.
+
+    Nothing is sent to DCS."""
