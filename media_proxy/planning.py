@@ -68,6 +68,8 @@ def choose_upstream_range(
     makes the request tighter; the answer is always checked against what DCS
     reports, so a stale size costs one more request, never a wrong byte.
     """
+    if known_size == 0:
+        return None  # DCS answers any Range on a 0-byte object with a 416, without an ETag
     if request.method == "HEAD" or request.range.kind is RangeHeaderKind.INVALID:
         return PROBE_RANGE
     if request.range.kind is not RangeHeaderKind.SPECS:
@@ -80,9 +82,11 @@ def choose_upstream_range(
     if spec.suffix_length is not None:
         return spec if spec.suffix_length > 0 else PROBE_RANGE
     assert spec.first is not None
+    if known_size is not None and spec.first >= known_size:
+        return PROBE_RANGE  # a 416 for the client, but DCS's own 416 would carry no ETag
     if spec.last is None:
         return spec
-    if known_size is not None and spec.first < known_size:
+    if known_size is not None:
         return RangeSpec(spec.first, min(spec.last, known_size - 1), None)
     # Size unknown: DCS would answer 416 to a last position past the end, so
     # ask open-ended and stop reading at `last` (RFC 9110 14.1.2 clamping).

@@ -223,10 +223,7 @@ def parse_range_header(value: str | None) -> ParsedRange:
         return _IGNORED
 
     specs: list[RangeSpec] = []
-    # Abusive headers repeat a few members thousands of times; parsing each distinct
-    # member text once keeps a 100 KB header to a few milliseconds, and the shared
-    # objects let decide_ranges resolve each distinct member once too.
-    seen: dict[str, RangeSpec] = {}
+    seen: dict[str, RangeSpec] = {}  # shared objects: decide_ranges resolves each once too
     for member in range_set.split(","):
         spec = seen.get(member)
         if spec is None:

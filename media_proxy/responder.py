@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlencode
 
 from django.core.cache import cache
@@ -104,7 +104,7 @@ class MediaResponder:
         stream.record.upstream_ttfb_ms = round((time.monotonic() - started) * 1000, 1)
         stream.record.upstream_status = upstream.status
         try:
-            answer = _read_answer(asked, upstream)
+            answer = self._answer(obj, asked, upstream, known)
             if (info := ObjectInfo(answer.size, answer.etag)) != known:
                 cache.set(obj.cache_key, info, self._size_ttl)
             plan = plan_response(request, answer.size, answer.etag, max_parts=self._max_parts)
@@ -177,9 +177,32 @@ class MediaResponder:
         header = asked.header() if asked is not None else None
         return self._dcs.get_object(obj.publisher, obj.book_name, obj.path, range_header=header)
 
+    def _answer(
+        self,
+        obj: MediaObject,
+        asked: RangeSpec | None,
+        upstream: UpstreamResponse,
+        known: ObjectInfo | None,
+    ) -> UpstreamAnswer:
+        """DCS's answer, checked, with the object's ETag whatever the answer's status."""
+        answer = _read_answer(asked, upstream)
+        if answer.etag is not None or upstream.status != 416:
+            return answer
+        # DCS's 416 carries no ETag: the one cached for this size, else ask once for it.
+        upstream.release()
+        if known is not None and known.size == answer.size and known.etag:
+            return replace(answer, etag=known.etag)
+        learn = PROBE_RANGE if answer.size else None  # a 0-byte object 416s every Range
+        with self._get(obj, learn) as again:
+            learned = _read_answer(learn, again)
+            again.release()
+        if learned.size != answer.size:
+            raise DCSUnavailable("The object changed in DCS while it was being served.")
+        return replace(answer, etag=learned.etag)
+
     def _probe(self, obj: MediaObject) -> ObjectInfo:
         with self._get(obj, PROBE_RANGE) as upstream:
-            answer = _read_answer(PROBE_RANGE, upstream)
+            answer = self._answer(obj, PROBE_RANGE, upstream, None)
             upstream.release()
         info = ObjectInfo(answer.size, answer.etag)
         cache.set(obj.cache_key, info, self._size_ttl)

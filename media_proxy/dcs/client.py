@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -76,6 +77,12 @@ class DCSClient:
     ) -> UpstreamResponse:
         """Stream ``path`` of a book; 200/206/416 come back, anything else is raised."""
         url = f"{self._book_url(publisher, book_name)}/object"
+        if not _latin1(posixpath.basename(path)):
+            # DCS answers 500 after its lookup (its Content-Disposition is latin-1 only).
+            raise UnservableName(
+                "The storage service cannot serve file names with letters outside Latin-1"
+                " (such as ş, ı, ğ or İ)."
+            )
         headers = {"Range": range_header} if range_header is not None else None
         what = f"object {publisher}/{book_name}:{path}"
         response = self._get(url, what, params={"path": path}, headers=headers, stream=True)
@@ -259,6 +266,14 @@ class DCSClient:
             files.append(DCSFile(path=key[len(prefix) :], size=size))
         files.sort(key=lambda f: f.path)
         return files
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _segment(value: str) -> str:

@@ -22,6 +22,5 @@ class DCSAuthError(DCSUnavailable):
 
 
 class UnservableName(DCSError):
-    """A publisher or book name DCS cannot address: the LMS's data, not a DCS failure.
-
-    Nothing is sent to DCS."""
+    """A name DCS cannot serve (a publisher or book name it cannot address, a file name
+    outside Latin-1): the LMS's data, not a DCS failure. Nothing is sent to DCS."""

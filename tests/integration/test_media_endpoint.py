@@ -136,11 +136,13 @@ def test_unicode_path_and_rfc5987_filename(lms, student):
     assert response.headers["Content-Disposition"] == "inline; filename*=utf-8''m%C3%BCzik.mp3"
 
 
-def test_name_dcs_cannot_serve_is_a_clean_502(lms, student):
+def test_name_dcs_cannot_serve_is_a_clear_422_without_asking_dcs(lms, dcs, student):
     user, book = student
+    dcs.reset()
     response = get(lms, book, "Ünite 2/şarkı.mp3", user)
-    assert response.status_code == 502
-    assert response.json()["detail"]
+    assert response.status_code == 422
+    assert "Latin-1" in response.json()["detail"]
+    assert dcs.stats.object_requests == 0
 
 
 def test_subtitle_types(lms, student):
@@ -204,6 +206,13 @@ def test_ranges_adding_up_past_the_file_are_answered_whole(lms, student):
 # --- unsatisfiable and invalid ----------------------------------------------------------
 
 
+PROBED = ("bytes=5-1", "bytes=abc", "bytes=-0")  # invalid or -0: the LMS sends its probe
+
+
+def dcs_etag(path: str) -> str:
+    return f'"{hashlib.md5(media.file_bytes(path)).hexdigest()}"'
+
+
 @pytest.mark.parametrize(
     ("path", "range_header", "size"),
     [
@@ -222,7 +231,9 @@ def test_unsatisfiable_is_416_with_the_size(lms, dcs, student, path, range_heade
     assert response.status_code == 416
     assert response.headers["Content-Range"] == f"bytes */{size}"
     assert response.json()["detail"]
-    assert_upstream_requests(lms, dcs, 1)
+    assert response.headers["ETag"] == dcs_etag(path)
+    # DCS's own 416 has no ETag: one more request learns it (cold cache only).
+    assert_upstream_requests(lms, dcs, 1 if range_header in PROBED else 2)
 
 
 def test_empty_object_without_range(lms, student):
@@ -317,6 +328,42 @@ def test_head_answers_what_get_would_without_a_body(lms, dcs, student, range_hea
     for name in ("Content-Length", "Content-Range", "ETag", "Accept-Ranges", "Cache-Control"):
         assert head.headers.get(name) == got.headers.get(name), name
     assert head.headers["Content-Type"].split(";")[0] == got.headers["Content-Type"].split(";")[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "range_header"),
+    [
+        ("data/empty.bin", None),
+        ("data/empty.bin", "bytes=0-"),
+        ("data/hello.txt", "bytes=11-"),
+        ("data/hello.txt", "bytes=50-60"),
+    ],
+)
+def test_head_and_get_agree_on_empty_objects_and_unsatisfiable_ranges(
+    lms, student, path, range_header
+):
+    user, book = student
+    headers = {**bearer(user), **({"Range": range_header} if range_header else {})}
+    head = fetch_raw(lms, "HEAD", media_path(book, path), headers)
+    got = get(lms, book, path, user, {"Range": range_header} if range_header else None)
+    again = fetch_raw(lms, "HEAD", media_path(book, path), headers)  # now from the cache
+    assert got.headers["ETag"] == dcs_etag(path)
+    for name in ("Content-Length", "Content-Range", "ETag", "Accept-Ranges", "Cache-Control"):
+        assert head.headers.get(name) == got.headers.get(name) == again.headers.get(name), name
+
+
+@pytest.mark.parametrize("range_header", [None, "bytes=0-"])
+def test_conditional_requests_work_on_an_empty_file(lms, dcs, student, range_header):
+    user, book = student
+    etag = get(lms, book, "data/empty.bin", user).headers["ETag"]
+    assert etag == dcs_etag("data/empty.bin")
+    dcs.reset()
+    headers = {"If-None-Match": etag, **({"Range": range_header} if range_header else {})}
+    response = get(lms, book, "data/empty.bin", user, headers)
+    assert response.status_code == 304
+    assert response.headers["ETag"] == etag
+    assert_upstream_requests(lms, dcs, 1)  # the size and ETag are known: no learning request
+    assert get(lms, book, "data/empty.bin", user, {"If-Match": '"other"'}).status_code == 412
 
 
 # --- who may read ------------------------------------------------------------------------

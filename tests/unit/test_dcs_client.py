@@ -432,7 +432,7 @@ def test_range_header_absent_when_none(rsps, logged_in):
 
 
 def test_publisher_and_book_are_percent_encoded_and_path_in_query(rsps, logged_in):
-    path = "audio/Ünite 1/şarkı #1 & more?+.mp3"
+    path = "şarkılar/Ünite 1/müzik #1 & more?+.mp3"  # only a Latin-1 basename is served
     rsps.add(
         responses.GET,
         f"{BASE}/storage/books/Yay%C4%B1n%20Evi/Kitap%20Bir%20%C4%9F%25/object",
@@ -794,3 +794,19 @@ def test_get_dcs_client_is_a_singleton_from_settings(settings):
         assert first.session.get_adapter("http://x/")._pool_maxsize == 7
     finally:
         dcs.get_dcs_client.cache_clear()
+
+
+@pytest.mark.parametrize("path", ["şarkı.mp3", "audio/ığdır.mp3", "İngilizce.mp3", "ğ.srt"])
+def test_file_names_outside_latin1_are_refused_without_a_request(rsps, logged_in, path):
+    # DCS answers them with a 500 after its lookup (docs/dcs.md): never worth asking.
+    with pytest.raises(UnservableName, match="outside Latin-1"):
+        logged_in.get_object("Pub", "Book", path)
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("path", ["müzik.mp3", "şarkılar/ok.mp3", "Ünite 1/a.mp3"])
+def test_latin1_basenames_are_asked_for(rsps, logged_in, path):
+    rsps.add(responses.GET, OBJECT_URL, body=b"x")
+    with logged_in.get_object("Pub", "Book", path) as upstream:
+        assert upstream.status == 200
+    assert parse_qs(urlsplit(rsps.calls[-1].request.url).query) == {"path": [path]}

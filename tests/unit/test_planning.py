@@ -114,7 +114,7 @@ UPSTREAM_ROWS = [
     UpstreamRow("Chrome's first request", req("bytes=0-"), None, "bytes=0-"),
     UpstreamRow("Chrome's first request, size known", req("bytes=0-"), 100, "bytes=0-"),
     UpstreamRow("seek", req("bytes=50-"), 100, "bytes=50-"),
-    UpstreamRow("open past the known end", req("bytes=500-"), 100, "bytes=500-"),
+    UpstreamRow("open past the known end: probe for the ETag", req("bytes=500-"), 100, PROBE),
     # Closed, size known: clamped to the size, because DCS answers 416 past the end.
     UpstreamRow("Safari's probe, size known", req("bytes=0-1"), 100, "bytes=0-1"),
     UpstreamRow("closed within", req("bytes=10-19"), 100, "bytes=10-19"),
@@ -122,8 +122,9 @@ UPSTREAM_ROWS = [
     UpstreamRow("closed past the end is clamped", req("bytes=10-999"), 100, "bytes=10-99"),
     UpstreamRow("closed on the last byte only", req("bytes=99-200"), 100, "bytes=99-99"),
     UpstreamRow("huge last position", req("bytes=0-" + "9" * 30), 100, "bytes=0-99"),
-    UpstreamRow("closed starting at the end", req("bytes=100-200"), 100, "bytes=100-"),
-    UpstreamRow("closed, 0-byte object", req("bytes=0-0"), 0, "bytes=0-"),
+    UpstreamRow("closed starting at the end: probe", req("bytes=100-200"), 100, PROBE),
+    UpstreamRow("0-byte object: no Range (a 416 has no ETag)", req("bytes=0-0"), 0, None),
+    UpstreamRow("HEAD of a known 0-byte object", req(method="HEAD"), 0, None),
     # Closed, size unknown: open-ended, the caller stops reading at `last`.
     UpstreamRow("Safari's probe, size unknown", req("bytes=0-1"), None, "bytes=0-"),
     UpstreamRow("closed, size unknown", req("bytes=10-19"), None, "bytes=10-"),
@@ -153,7 +154,7 @@ UPSTREAM_ROWS = [
         None,
     ),
     UpstreamRow("multi, none satisfiable", req("bytes=200-300,400-"), 100, PROBE),
-    UpstreamRow("multi, 0-byte object", req("bytes=0-1,5-6"), 0, PROBE),
+    UpstreamRow("multi, 0-byte object", req("bytes=0-1,5-6"), 0, None),
 ]
 
 
