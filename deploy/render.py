@@ -16,7 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from media_proxy.headers import CONTENT_SECURITY_POLICY
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
-DEFAULTS = {"MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY}
+DEFAULTS = {
+    "MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY,
+    # No object store for presigned reads unless given (nothing listens on port 9).
+    "STORE_ADDRESS": "127.0.0.1:9",
+    "STORE_SCHEME": "http",
+    "STORE_HOST": "object-store.invalid",
+}
 
 
 def render(template: str, values: dict[str, str]) -> str:

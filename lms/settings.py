@@ -149,6 +149,11 @@ DCS_READ_TIMEOUT = env.float("DCS_READ_TIMEOUT", default=30.0)
 # At least gunicorn's threads per process, or connections get discarded under load.
 DCS_POOL_SIZE = env.int("DCS_POOL_SIZE", default=64)
 DCS_EMULATOR_ROOT = env.path("DCS_EMULATOR_ROOT", default=BASE_DIR / "var" / "dcs")
+# Read every object from DCS's object store through presigned URLs (the DCS
+# account must be a DCS admin: docs/dcs.md). Without it only names DCS cannot
+# serve go that way, when the account may presign.
+DCS_PRESIGNED = env.bool("DCS_PRESIGNED", default=False)
+DCS_PRESIGNED_LIFETIME = env.int("DCS_PRESIGNED_LIFETIME", default=3600)  # asked of DCS
 
 # --- Media proxy -------------------------------------------------------------
 MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=256 * 1024)
@@ -159,6 +164,9 @@ MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
 MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
+# The object store origin (scheme://host[:port]) nginx's template was rendered
+# for (STORE_*): presigned reads of another origin are streamed by Django.
+MEDIA_NGINX_STORE_ORIGIN = env.str("MEDIA_NGINX_STORE_ORIGIN", default="")
 
 LOGGING = {
     "version": 1,

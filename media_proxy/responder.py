@@ -23,10 +23,10 @@ from django.core.cache import cache
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from media_proxy.body import BodyReader, BodyShape, MediaBody, body_shape
-from media_proxy.cache_keys import cache_key
-from media_proxy.dcs import DCSClient, DCSUnavailable, UpstreamResponse
+from media_proxy.dcs import DCSUnavailable, UpstreamResponse
 from media_proxy.headers import common_headers, media_headers, offload_headers
 from media_proxy.media_types import content_type_for, inline_disposition
+from media_proxy.objects import MediaObject, ObjectSource
 from media_proxy.planning import (
     PROBE_RANGE,
     ClientRequest,
@@ -53,17 +53,6 @@ NO_BODY_DETAILS = {
 
 
 @dataclass(frozen=True)
-class MediaObject:
-    publisher: str
-    book_name: str
-    path: str
-
-    @functools.cached_property
-    def cache_key(self) -> str:
-        return cache_key("media:info", self.publisher, self.book_name, self.path)
-
-
-@dataclass(frozen=True)
 class ObjectInfo:
     """An object's size and ETag as DCS last reported them (cached for MEDIA_METADATA_TTL)."""
 
@@ -74,18 +63,18 @@ class ObjectInfo:
 class MediaResponder:
     def __init__(
         self,
-        dcs: DCSClient,
+        source: ObjectSource,
         *,
         chunk_size: int,
         max_age: int,
         max_parts: int,
         size_ttl: int,
         subtitle_max_bytes: int,
-        offload_location: str = "/_dcs_object",
+        store_origin: str = "",
     ) -> None:
-        self._dcs = dcs
+        self._source = source
+        self._store_origin = store_origin  # the object store nginx's template reaches, if any
         self._subtitle_max_bytes = subtitle_max_bytes
-        self._offload_location = offload_location
         self._cache_control = f"private, max-age={max_age}"
         self._chunk_size = chunk_size
         self._max_parts = max_parts
@@ -142,14 +131,22 @@ class MediaResponder:
         if request.method == "HEAD" or not plan.ranges:  # no body: HEAD, 304/412/416, 0 bytes
             return self._headers_only(obj, plan, info.etag, request.method)
         headers = self._headers(obj, plan, info.etag, self._shape(obj, plan))
-        query = urlencode(
-            {"publisher": obj.publisher, "book": obj.book_name, "path": obj.path}, quote_via=quote
-        )
         response = HttpResponse(status=plan.status)
         del response["Content-Type"]
         _set(response, offload_headers(headers))
-        response["X-Accel-Redirect"] = f"{self._offload_location}?{query}"
-        response["X-Dcs-Authorization"] = self._dcs.authorization()
+        target = self._source.store_target(obj)
+        if target is None:
+            query = urlencode(
+                {"publisher": obj.publisher, "book": obj.book_name, "path": obj.path},
+                quote_via=quote,
+            )
+            response["X-Accel-Redirect"] = f"/_dcs_object?{query}"
+            response["X-Dcs-Authorization"] = self._source.authorization()
+        elif target.origin == self._store_origin:
+            response["X-Accel-Redirect"] = "/_store_object"
+            response["X-Store-Path"] = target.path  # a credential: nginx consumes it
+        else:
+            return None  # nginx was not set up for this store: stream it
         is_partial = plan.status == Status.PARTIAL_CONTENT
         response["X-Dcs-Range"] = exact_range(plan.ranges[0]).header() if is_partial else ""
         stream.record.outcome = Outcome.OFFLOADED
@@ -174,8 +171,7 @@ class MediaResponder:
         return response
 
     def _get(self, obj: MediaObject, asked: RangeSpec | None) -> UpstreamResponse:
-        header = asked.header() if asked is not None else None
-        return self._dcs.get_object(obj.publisher, obj.book_name, obj.path, range_header=header)
+        return self._source.open(obj, asked.header() if asked is not None else None)
 
     def _answer(
         self,

@@ -1,18 +1,37 @@
-"""Limits on media requests, shared by all workers through the cache (DRF throttle classes)."""
+"""Limits on media requests, shared by all workers through the cache (DRF throttle classes).
+
+The counters cost one cache round trip each and are atomic with the cache backends of
+`lms.cache` (the shipped ones, `Counters`); any other Django backend falls back to
+add/incr/touch/decr, which costs more trips.
+"""
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from lms.cache import Counters
+
+
+@functools.cache
+def _has_counters(backend_class: type) -> bool:
+    return issubclass(backend_class, Counters)
+
+
+def _counters() -> Counters | None:
+    backend = caches["default"]
+    return backend if _has_counters(type(backend)) else None
+
 
 def increment(key: str, timeout: int) -> int:
-    """Add one to a shared counter, creating it with `timeout`: one cache round trip
-    in the common case (the counter exists)."""
+    """Add one to a shared counter, creating it with `timeout` (a fixed window)."""
+    if (counters := _counters()) is not None:
+        return counters.count(key, timeout)
     try:
         return cache.incr(key)
     except ValueError:  # missing or expired
@@ -21,11 +40,33 @@ def increment(key: str, timeout: int) -> int:
         return cache.incr(key)  # another worker created it meanwhile
 
 
+def increment_up_to(key: str, limit: int, lease: int) -> int:
+    """Add one unless that passes `limit` (then nothing changes); a grant renews the
+    counter's lease. Returns the count it would reach."""
+    if (counters := _counters()) is not None:
+        return counters.count_up_to(key, limit, lease)
+    count = increment(key, lease)
+    if count > limit:
+        decrement(key)
+    elif count > 1:
+        cache.touch(key, lease)
+    return count
+
+
+def decrement(key: str) -> None:
+    """Take one back from a counter (nothing if it expired meanwhile)."""
+    if (counters := _counters()) is not None:
+        counters.uncount(key)
+        return
+    with contextlib.suppress(ValueError):  # the lease expired meanwhile
+        cache.decr(key)
+
+
 class MediaRateThrottle(UserRateThrottle):
     """Media requests per user per window (setting MEDIA_THROTTLE_RATE, e.g. "1200/min").
 
     DRF's key (the user, else the client address), counted in a fixed window
-    (atomic `cache.incr`) rather than DRF's request log: a seek costs one
+    (an atomic counter) rather than DRF's request log: a seek costs one
     cache round trip, whatever the rate. Generous by default, since a player
     sends a request on every seek.
     """
@@ -64,8 +105,7 @@ class StreamSlot:
         if self.released or self.key is None:
             return
         self.released = True
-        with contextlib.suppress(ValueError):  # the lease expired meanwhile
-            cache.decr(self.key)
+        decrement(self.key)
 
 
 def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
@@ -78,11 +118,6 @@ def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
     if limit <= 0:
         return StreamSlot(None)
     key = f"media:streams:{user_id}"
-    count = increment(key, lease)
-    slot = StreamSlot(key)
-    if count > limit:
-        slot.release()
+    if increment_up_to(key, limit, lease) > limit:
         raise TooManyStreams(wait=2)
-    if count > 1:
-        cache.touch(key, lease)
-    return slot
+    return StreamSlot(key)

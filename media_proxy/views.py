@@ -19,12 +19,14 @@ from rest_framework.views import APIView
 from books.access import get_readable_book
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
 from media_proxy.dcs import DCSError, DCSNotFound, DCSTimeout, UnservableName, get_dcs_client
+from media_proxy.dcs.store import ObjectStoreClient
 from media_proxy.negotiation import AlwaysJSON
+from media_proxy.objects import MediaObject, ObjectSource
 from media_proxy.paths import InvalidPath, validate_asset_path
 from media_proxy.permissions import SignedLinkScope
 from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
-from media_proxy.responder import MediaObject, MediaResponder
+from media_proxy.responder import MediaResponder
 from media_proxy.signing import QUERY_PARAM, sign_link
 from media_proxy.streams import MediaStream, StreamRecord, open_stream
 from media_proxy.subtitles import SubtitleError
@@ -53,8 +55,19 @@ class MediaNotServable(APIException):
 
 @cache
 def get_responder() -> MediaResponder:
-    return MediaResponder(
+    source = ObjectSource(
         get_dcs_client(),
+        ObjectStoreClient(
+            connect_timeout=settings.DCS_CONNECT_TIMEOUT,
+            read_timeout=settings.DCS_READ_TIMEOUT,
+            pool_size=settings.DCS_POOL_SIZE,
+        ),
+        presigned=settings.DCS_PRESIGNED,
+        url_lifetime=settings.DCS_PRESIGNED_LIFETIME,
+    )
+    return MediaResponder(
+        source,
+        store_origin=settings.MEDIA_NGINX_STORE_ORIGIN,
         chunk_size=settings.MEDIA_CHUNK_SIZE,
         max_age=settings.MEDIA_CACHE_MAX_AGE,
         max_parts=settings.MEDIA_MAX_RANGES,

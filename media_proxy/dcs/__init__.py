@@ -4,15 +4,17 @@
 cache by all worker processes), ``upstream`` streams an answer, ``errors`` names failures.
 """
 
-from media_proxy.dcs.client import PASSTHROUGH_STATUSES, DCSClient, DCSFile, get_dcs_client
+from media_proxy.dcs.client import PASSTHROUGH_STATUSES, DCSClient, get_dcs_client, serves_name
 from media_proxy.dcs.errors import (
     DCSAuthError,
     DCSError,
     DCSNotFound,
     DCSTimeout,
     DCSUnavailable,
+    PresignNotAllowed,
     UnservableName,
 )
+from media_proxy.dcs.listing import DCSFile
 from media_proxy.dcs.upstream import UpstreamResponse
 
 __all__ = [
@@ -24,7 +26,9 @@ __all__ = [
     "DCSNotFound",
     "DCSTimeout",
     "DCSUnavailable",
+    "PresignNotAllowed",
     "UnservableName",
     "UpstreamResponse",
     "get_dcs_client",
+    "serves_name",
 ]

@@ -11,7 +11,6 @@ import json
 import logging
 import posixpath
 import re
-from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -26,8 +25,10 @@ from media_proxy.dcs.errors import (
     DCSNotFound,
     DCSTimeout,
     DCSUnavailable,
+    PresignNotAllowed,
     UnservableName,
 )
+from media_proxy.dcs.listing import DCSFile, flatten_listing
 from media_proxy.dcs.tokens import TokenStore
 from media_proxy.dcs.upstream import UpstreamResponse
 
@@ -37,14 +38,6 @@ logger = logging.getLogger(__name__)
 PASSTHROUGH_STATUSES = frozenset({200, 206, 416})
 
 ERROR_BODY_LIMIT = 4096  # bytes of an error answer read for its detail
-
-
-@dataclass(frozen=True)
-class DCSFile:
-    """A file of a book; ``path`` is relative to the book folder."""
-
-    path: str
-    size: int
 
 
 class DCSClient:
@@ -77,7 +70,7 @@ class DCSClient:
     ) -> UpstreamResponse:
         """Stream ``path`` of a book; 200/206/416 come back, anything else is raised."""
         url = f"{self._book_url(publisher, book_name)}/object"
-        if not _latin1(posixpath.basename(path)):
+        if not serves_name(path):
             # DCS answers 500 after its lookup (its Content-Disposition is latin-1 only).
             raise UnservableName(
                 "The storage service cannot serve file names with letters outside Latin-1"
@@ -93,17 +86,21 @@ class DCSClient:
     def list_book(self, publisher: str, book_name: str) -> list[DCSFile]:
         """All files of a book (folders flattened away), sorted by path."""
         what = f"listing of {publisher}/{book_name}"
-        response = self._get(self._book_url(publisher, book_name), what, stream=True)
-        try:
-            if response.status_code != 200:
-                self._raise_for_status(response, what)
-            try:
-                tree = response.json()
-            except (ValueError, requests.RequestException) as exc:
-                raise DCSUnavailable(f"DCS sent a malformed {what}: {exc}") from exc
-        finally:
-            response.close()
-        return self._flatten(tree, f"{publisher}/books/{book_name}/", what)
+        tree = self._get_json(self._book_url(publisher, book_name), what)
+        return flatten_listing(tree, f"{publisher}/books/{book_name}/", what)
+
+    def presigned_url(self, publisher: str, book_name: str, path: str, expires: int) -> str:
+        """An object-store GET URL for ``path``, valid ``expires`` seconds: a credential.
+
+        Needs a DCS admin account (PresignNotAllowed otherwise); works for any file name.
+        """
+        what = f"presigned URL of {publisher}/{book_name}:{path}"
+        url = f"{self._book_url(publisher, book_name)}/presigned"
+        answer = self._get_json(url, what, {"path": path, "expires": str(expires)})
+        signed = answer.get("url") if isinstance(answer, dict) else None
+        if not isinstance(signed, str) or not signed.startswith(("http://", "https://")):
+            raise DCSUnavailable(f"DCS sent a malformed {what}")
+        return signed
 
     def login(self) -> str:
         """Log in to DCS, store the token in the cache and return it."""
@@ -201,6 +198,18 @@ class DCSClient:
                 f"DCS unreachable for the {what}: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def _get_json(self, url: str, what: str, params: dict[str, str] | None = None) -> Any:
+        response = self._get(url, what, params=params, stream=True)
+        try:
+            if response.status_code != 200:
+                self._raise_for_status(response, what)
+            try:
+                return response.json()
+            except (ValueError, requests.RequestException) as exc:
+                raise DCSUnavailable(f"DCS sent a malformed {what}: {exc}") from exc
+        finally:
+            response.close()
+
     def _raise_for_status(self, response: requests.Response, what: str) -> NoReturn:
         """Close an unwanted answer and raise the matching DCSError."""
         status = response.status_code
@@ -208,6 +217,8 @@ class DCSClient:
         response.close()
         if status == 404:
             raise DCSNotFound(f"DCS has no {what} (HTTP 404: {detail})")
+        if status == 403 and what.startswith("presigned"):
+            raise PresignNotAllowed(f"DCS does not presign for this account ({detail})")
         if status == 403:
             logger.error("DCS refused our credentials (HTTP 403: %s) for the %s", detail, what)
             raise DCSAuthError(f"DCS refused our credentials (HTTP 403: {detail}) for the {what}")
@@ -243,34 +254,12 @@ class DCSClient:
                 text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
         return text[:300]
 
-    @staticmethod
-    def _flatten(tree: Any, prefix: str, what: str) -> list[DCSFile]:
-        files: list[DCSFile] = []
-        stack = [tree]
-        while stack:
-            node = stack.pop()
-            if not isinstance(node, dict):
-                raise DCSUnavailable(f"DCS sent a malformed {what}: a node is not an object")
-            children = node.get("children") or []
-            if not isinstance(children, list):
-                raise DCSUnavailable(f"DCS sent a malformed {what}: children is not a list")
-            stack.extend(children)
-            if node.get("type") != "file":
-                continue
-            key, size = node.get("path"), node.get("size")
-            if not isinstance(key, str) or not isinstance(size, int) or isinstance(size, bool):
-                raise DCSUnavailable(f"DCS sent a malformed {what}: bad file entry")
-            if not key.startswith(prefix) or key == prefix:
-                logger.warning("Skipping %r in the DCS %s: not under %r", key, what, prefix)
-                continue
-            files.append(DCSFile(path=key[len(prefix) :], size=size))
-        files.sort(key=lambda f: f.path)
-        return files
 
-
-def _latin1(text: str) -> bool:
+def serves_name(path: str) -> bool:
+    """Whether DCS's object endpoint can serve ``path``: only a basename outside Latin-1
+    makes it fail (with a 500 after its lookup)."""
     try:
-        text.encode("latin-1")
+        posixpath.basename(path).encode("latin-1")
     except UnicodeEncodeError:
         return False
     return True

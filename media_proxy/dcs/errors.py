@@ -24,3 +24,7 @@ class DCSAuthError(DCSUnavailable):
 class UnservableName(DCSError):
     """A name DCS cannot serve (a publisher or book name it cannot address, a file name
     outside Latin-1): the LMS's data, not a DCS failure. Nothing is sent to DCS."""
+
+
+class PresignNotAllowed(DCSError):
+    """DCS refuses presigned URLs to the LMS's account (not a DCS admin): no failure of DCS."""

@@ -15,9 +15,10 @@ from django.core.cache import cache
 
 from media_proxy.body import BodyReader, MediaBody, UpstreamBodyCut, body_shape
 from media_proxy.dcs import DCSUnavailable
+from media_proxy.objects import MediaObject
 from media_proxy.planning import ClientRequest, ResponsePlan, Status
 from media_proxy.ranges import ByteRange, parse_range_header
-from media_proxy.responder import MediaObject, MediaResponder
+from media_proxy.responder import MediaResponder
 from media_proxy.streams import MediaStream, Outcome, StreamRecord
 from media_proxy.throttling import StreamSlot
 
@@ -163,7 +164,7 @@ class FakeDCS:
         self.changes_after = changes_after
         self.asked: list[str | None] = []
 
-    def get_object(self, publisher, book_name, path, *, range_header=None) -> FakeDCSResponse:
+    def open(self, obj, range_header) -> FakeDCSResponse:
         self.asked.append(range_header)
         etag = '"v1"' if len(self.asked) <= self.changes_after else '"v2"'
         wanted = parse_range_header(range_header).specs[0].resolve(len(BIG))
@@ -192,7 +193,7 @@ def respond():
     )
 
     def respond(dcs: FakeDCS, media_stream: MediaStream):
-        responder._dcs = dcs
+        responder._source = dcs
         return responder.respond(MediaObject("P", "B", "a.mp3"), far_apart_request(), media_stream)
 
     return respond

@@ -1,0 +1,110 @@
+"""A book's file, and where its bytes come from: DCS's object endpoint or the object store.
+
+With `DCS_PRESIGNED` every read goes to the object store through a presigned
+URL that DCS signs (the LMS's DCS account must be a DCS admin). Without it,
+DCS's object endpoint serves, and only a file whose name DCS cannot serve
+(outside Latin-1) is read through a presigned URL, when the account may ask
+for one. Presigned URLs are kept in the shared cache, per object, well
+inside their lifetime, and dropped when the store refuses one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.core.cache import cache
+
+from media_proxy.cache_keys import cache_key
+from media_proxy.dcs import DCSClient, PresignNotAllowed, UnservableName, serves_name
+from media_proxy.dcs.store import ObjectStoreClient, StoreRefused, raise_for_refusal
+from media_proxy.dcs.upstream import UpstreamResponse
+
+logger = logging.getLogger(__name__)
+
+PRESIGN_REFUSED_KEY = "dcs:presign-refused"
+PRESIGN_REFUSED_TTL = 600  # seconds before asking DCS again whether the account may presign
+
+
+@dataclass(frozen=True)
+class MediaObject:
+    publisher: str
+    book_name: str
+    path: str
+
+    @functools.cached_property
+    def cache_key(self) -> str:
+        return cache_key("media:info", self.publisher, self.book_name, self.path)
+
+    @functools.cached_property
+    def url_key(self) -> str:
+        return cache_key("media:presigned", self.publisher, self.book_name, self.path)
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where nginx fetches a presigned object from: the URL's origin, and path with query."""
+
+    origin: str
+    path: str
+
+
+class ObjectSource:
+    def __init__(
+        self, dcs: DCSClient, store: ObjectStoreClient, *, presigned: bool, url_lifetime: int
+    ) -> None:
+        self._dcs = dcs
+        self._store = store
+        self.presigned = presigned
+        self._url_lifetime = url_lifetime
+
+    def open(self, obj: MediaObject, range_header: str | None) -> UpstreamResponse:
+        """The object's bytes (`range_header` as DCS reads it): 200/206/416, else raised."""
+        if not self.presigned:
+            try:
+                return self._dcs.get_object(
+                    obj.publisher, obj.book_name, obj.path, range_header=range_header
+                )
+            except UnservableName:
+                if cache.get(PRESIGN_REFUSED_KEY):
+                    raise
+        try:
+            url = self._url(obj)
+        except PresignNotAllowed:
+            if self.presigned:
+                raise  # DCS_PRESIGNED with an account that may not: a 502, logged as an error
+            cache.set(PRESIGN_REFUSED_KEY, True, PRESIGN_REFUSED_TTL)
+            return self.open(obj, range_header)  # raises UnservableName again
+        try:
+            return self._store.get(url, range_header)  # type: ignore[return-value]
+        except StoreRefused:
+            cache.delete(obj.url_key)
+        try:
+            return self._store.get(self._url(obj), range_header)  # type: ignore[return-value]
+        except StoreRefused as error:
+            cache.delete(obj.url_key)
+            raise_for_refusal(error)
+            raise
+
+    def store_target(self, obj: MediaObject) -> StoreTarget | None:
+        """For offload: where nginx reads this object in the store, or None (DCS serves it)."""
+        if not self.presigned and (serves_name(obj.path) or cache.get(PRESIGN_REFUSED_KEY)):
+            return None
+        url = urlsplit(self._url(obj))
+        return StoreTarget(f"{url.scheme}://{url.netloc}", f"{url.path}?{url.query}")
+
+    def authorization(self) -> str:
+        """The DCS `Authorization` value nginx sends when it reads from DCS (offload)."""
+        return self._dcs.authorization()
+
+    def _url(self, obj: MediaObject) -> str:
+        url = cache.get(obj.url_key)
+        if url is None:
+            url = self._dcs.presigned_url(
+                obj.publisher, obj.book_name, obj.path, self._url_lifetime
+            )
+            # Kept for half its life: a URL taken from the cache has time to serve a stream.
+            cache.set(obj.url_key, url, self._url_lifetime // 2)
+        return url
