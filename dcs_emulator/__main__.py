@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from .server import DEFAULT_EMAIL, DEFAULT_PASSWORD, DEFAULT_TOKEN_LIFETIME, Emulator
+from .server import (
+    DEFAULT_EMAIL,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_PASSWORD,
+    DEFAULT_TOKEN_LIFETIME,
+    Emulator,
+)
 from .tokens import DEFAULT_SECRET
 
 logger = logging.getLogger("dcs_emulator")
@@ -37,7 +43,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--token-lifetime", type=float, default=DEFAULT_TOKEN_LIFETIME, help="seconds"
     )
     parser.add_argument("--secret", default=DEFAULT_SECRET, help="the JWT signing key")
+    parser.add_argument(
+        "--admin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the account is a DCS admin, which the presigned endpoint requires (default: yes)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        help="close keep-alive connections idle this many seconds, as uvicorn does "
+        f"(default {DEFAULT_IDLE_TIMEOUT:g}; 0: only after 120 s)",
+    )
+    parser.add_argument(
+        "--s3-endpoint",
+        help="an S3 store (e.g. `python -m moto.server -p 5000`) to upload the root to and "
+        "presign URLs into; without it /presigned answers 502",
+    )
+    parser.add_argument("--s3-bucket", default="dcs", help="the bucket (default dcs)")
+    parser.add_argument(
+        "--store-port", type=int, default=0, help="the presigned URLs' gateway port (0: free)"
+    )
     return parser.parse_args(argv)
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return seconds
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -59,9 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         secret=args.secret,
+        admin=args.admin,
+        idle_timeout=args.idle_timeout or None,
+        s3_endpoint=args.s3_endpoint,
+        s3_bucket=args.s3_bucket,
+        store_port=args.store_port,
     )
     signal.signal(signal.SIGTERM, _interrupt)
     logger.info("serving %s as DCS on %s", args.root, emulator.base_url)
+    if emulator.store_url:
+        logger.info("presigned URLs: %s, in front of %s", emulator.store_url, args.s3_endpoint)
     with contextlib.suppress(KeyboardInterrupt):
         emulator.serve_forever()
     logger.info("stopped")

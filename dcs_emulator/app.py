@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from requests.structures import CaseInsensitiveDict
 from werkzeug.wrappers import Request
@@ -20,10 +23,21 @@ from .stats import RequestRecord, Stats
 from .store import ObjectInfo, ObjectNotFound, ObjectStore, cache_control_for
 from .tokens import TokenService
 
+if TYPE_CHECKING:
+    from .s3 import S3Mirror
+
 logger = logging.getLogger("dcs_emulator")
 
 #: the server puts the request's ConnectionInfo under this environ key
 CONNECTION_KEY = "dcs_emulator.connection"
+#: the app puts the status here when the server must close the connection after
+#: the response (without announcing it), as uvicorn does after DCS's 304s and 500s
+CLOSE_AFTER_KEY = "dcs_emulator.close_after"
+
+#: the presigned endpoint's ``expires`` (FastAPI ``Query(3600, ge=60, le=86400)``)
+EXPIRES_DEFAULT, EXPIRES_MIN, EXPIRES_MAX = 3600, 60, 86400
+#: how often a hung request (``hang_all``) looks whether it was released
+HANG_POLL = 0.02
 
 Write = Callable[[bytes], object]
 StreamBody = Callable[[Write], Iterator[bytes]]
@@ -36,6 +50,8 @@ class Reply:
     #: bytes, or a function that gets the WSGI ``write`` (``write(b"")`` flushes
     #: the headers) and returns the body chunks
     body: bytes | StreamBody = b""
+    #: close the connection after this response, without ``Connection: close``
+    close: bool = False
 
 
 def json_reply(status: int, payload: Any, headers: Iterable[tuple[str, str]] = ()) -> Reply:
@@ -53,12 +69,13 @@ def detail(status: int, message: str, headers: Iterable[tuple[str, str]] = ()) -
 
 
 def internal_server_error() -> Reply:
-    """The plain-text 500 of DCS's outermost error handler."""
+    """The plain-text 500 of DCS's outermost error handler; uvicorn then closes the connection."""
     body = b"Internal Server Error"
     return Reply(
         500,
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
         body,
+        close=True,
     )
 
 
@@ -71,11 +88,53 @@ def status_line(status: int) -> str:
 
 @dataclass(frozen=True)
 class Account:
-    """The one DCS user the emulator knows."""
+    """The one DCS user the emulator knows. Only admins may ask for presigned URLs."""
 
     email: str
     password: str
     user_id: str = "1"
+    admin: bool = True
+
+
+class StoreDown(Exception):
+    """The object store could not be reached (the ``store_down`` switch)."""
+
+
+class StoreError(Exception):
+    """The object store answered an error, or the presigned URLs have no store."""
+
+
+class EventLoop:
+    """DCS's asyncio event loop, as far as blocking goes.
+
+    DCS calls its (synchronous) storage client from async routes, so a store
+    call that waits blocks the worker's event loop: no other request of that
+    worker makes progress until it returns. With ``store_blocks_loop`` a store
+    call holds this lock while it waits, and every DCS request passes through
+    the lock when it starts and before each body chunk.
+    """
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._stopping = stopping
+
+    def pass_through(self) -> None:
+        """Wait until no store call blocks the loop (or the server stops)."""
+        self._acquire()
+        self._lock.release()
+
+    @contextmanager
+    def blocked(self) -> Iterator[None]:
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _acquire(self) -> None:
+        while not self._lock.acquire(timeout=HANG_POLL):
+            if self._stopping.is_set():
+                raise ConnectionAbortedError("the emulator is stopping")
 
 
 class DCSApp:
@@ -89,13 +148,20 @@ class DCSApp:
         faults: Faults,
         stats: Stats,
         control: Callable[[Request], Reply] | None = None,
+        mirror: S3Mirror | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
-        self.account = Account(account.email.strip().lower(), account.password, account.user_id)
+        self.account = replace(account, email=account.email.strip().lower())
         self.faults = faults
         self.stats = stats
         self.control = control
+        #: the S3 copy of the store that presigned URLs point into (None: no presigned URLs)
+        self.mirror = mirror
+        #: set when the server stops: hung and blocked requests give up
+        self.stopping = stopping if stopping is not None else threading.Event()
+        self.loop = EventLoop(self.stopping)
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Write]
@@ -105,12 +171,16 @@ class DCSApp:
         if self.control is not None and request.path.startswith("/_emulator/"):
             reply = self.control(request)
         else:
-            record = self._record(request, environ)
+            record = record_request(self.stats, request, environ)
+            self._hang_while_switched_on()
+            self.loop.pass_through()
             try:
                 reply = self._dispatch(request)
             except Exception:
                 logger.exception("unexpected error on %s %s", request.method, request.full_path)
                 reply = internal_server_error()
+        if reply.close:
+            environ[CLOSE_AFTER_KEY] = reply.status
         write = start_response(status_line(reply.status), reply.headers)
         if record is not None:
             record.status = reply.status
@@ -120,20 +190,11 @@ class DCSApp:
             chunks = iter((reply.body,) if reply.body else ())
         return self._sent(chunks, request, reply, record)
 
-    def _record(self, request: Request, environ: dict[str, Any]) -> RequestRecord:
-        connection = environ.get(CONNECTION_KEY)
-        record = RequestRecord(
-            method=request.method,
-            path=request.path,
-            query_string=request.query_string.decode("latin-1"),
-            query={name: values[-1] for name, values in request.args.lists()},
-            headers=CaseInsensitiveDict(request.headers.items()),
-            started_at=time.time(),
-            client=f"{request.remote_addr}:{environ.get('REMOTE_PORT', '')}",
-            connection_id=connection.id if connection is not None else 0,
-        )
-        self.stats.request_started(record, connection)
-        return record
+    def _hang_while_switched_on(self) -> None:
+        """``hang_all``: the request was read; it is answered only once the switch is off."""
+        while self.faults.hang_all:
+            if self.stopping.wait(HANG_POLL):
+                raise ConnectionAbortedError("the emulator is stopping")
 
     def _sent(
         self,
@@ -175,6 +236,8 @@ class DCSApp:
 
         try:
             for chunk in chunks:
+                if record is not None:
+                    self.loop.pass_through()  # a blocked loop stalls the streams too
                 handed += len(chunk)
                 if record is not None and has_body:
                     record.bytes_sent = handed
@@ -209,7 +272,9 @@ class DCSApp:
         if name == "login":
             return self._login(request, faults)
         if name == "listing":
-            return self._listing(request, **params)
+            return self._listing(request, faults, **params)
+        if name == "presigned":
+            return self._presigned(request, faults, **params)
         return self._object(request, faults, **params)
 
     # --- auth ------------------------------------------------------------
@@ -241,7 +306,18 @@ class DCSApp:
 
     # --- storage ---------------------------------------------------------
 
-    def _listing(self, request: Request, publisher: str, book_name: str) -> Reply:
+    @contextmanager
+    def _store_call(self, faults: Faults) -> Iterator[None]:
+        """One (slow, possibly failing) trip to the object store, per the store switches."""
+        with self.loop.blocked() if faults.store_blocks_loop else nullcontext():
+            if faults.store_latency:
+                self.stopping.wait(faults.store_latency)
+            if faults.store_down:
+                self.stopping.wait(faults.store_down_delay)
+                raise StoreDown
+            yield
+
+    def _listing(self, request: Request, faults: Faults, publisher: str, book_name: str) -> Reply:
         denied = self._authenticate(request)
         if denied is not None:
             return denied
@@ -250,7 +326,12 @@ class DCSApp:
             check_segment(book_name, "book_name")
         except InvalidPath as exc:
             return detail(400, exc.detail)
-        return json_reply(200, self.store.list_tree(book_prefix(publisher, book_name)))
+        try:
+            with self._store_call(faults):
+                tree = self.store.list_tree(book_prefix(publisher, book_name))
+        except StoreDown:
+            return internal_server_error()
+        return json_reply(200, tree)
 
     def _object(self, request: Request, faults: Faults, publisher: str, book_name: str) -> Reply:
         if faults.stall_before_headers:
@@ -270,7 +351,11 @@ class DCSApp:
         if faults.status is not None:
             return _fault_status(faults.status)
         try:
-            info = self.store.head(object_key(publisher, book_name, path))
+            with self._store_call(faults):
+                info = self.store.head(object_key(publisher, book_name, path))
+        except StoreDown:
+            logger.warning("the object store is down (store_down): 500, as DCS does")
+            return internal_server_error()
         except ObjectNotFound:
             return detail(404, "File not found")
         except OSError:
@@ -284,7 +369,7 @@ class DCSApp:
             return detail(416, exc.detail, [("Content-Range", f"bytes */{info.size}")])
         cache_control = cache_control_for(info.content_type)
         if byte_range is None and _etag_matches(request.headers.get("If-None-Match"), info.etag):
-            return Reply(304, [("ETag", f'"{info.etag}"'), ("Cache-Control", cache_control)])
+            return not_modified(info.etag)
         try:
             info.basename.encode("latin-1")
         except UnicodeEncodeError:
@@ -307,6 +392,41 @@ class DCSApp:
         shift = 1 if faults.wrong_content_range else 0
         headers.append(("Content-Range", f"bytes {start + shift}-{end + shift}/{info.size}"))
         return Reply(206, headers, self._body(info, start, end, faults))
+
+    def _presigned(self, request: Request, faults: Faults, publisher: str, book_name: str) -> Reply:
+        denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        if not self.account.admin:
+            return detail(403, ADMIN_REQUIRED)
+        paths = request.args.getlist("path")
+        problems = [] if paths else [_missing(["query", "path"], None)]
+        expires, problem = _expires(request.args.getlist("expires"))
+        if problem is not None:
+            problems.append(problem)
+        if problems:
+            return json_reply(422, {"detail": problems})
+        try:
+            check_segment(publisher, "publisher")
+            check_segment(book_name, "book_name")
+            path = normalize_object_path(paths[-1])
+        except InvalidPath as exc:
+            return detail(400, exc.detail)
+        key = object_key(publisher, book_name, path)
+        try:
+            with self._store_call(faults):
+                if self.mirror is None:
+                    raise StoreError("no S3 endpoint: the emulator cannot presign")
+                url = self.mirror.presign(self.store.head(key), expires)
+        except StoreDown:
+            logger.warning("the object store is down (store_down): 500, as DCS does")
+            return internal_server_error()
+        except ObjectNotFound:
+            return detail(404, "File not found")
+        except (StoreError, OSError) as exc:
+            logger.warning("presigned %s: %s", key, exc)
+            return detail(502, "Unable to verify object")
+        return json_reply(200, {"url": url, "expires_in": expires})
 
     def _body(self, info: ObjectInfo, start: int, end: int, faults: Faults) -> StreamBody:
         def body(write: Write) -> Iterator[bytes]:
@@ -349,6 +469,75 @@ def faulty_body(
         time.sleep(stall[1])
 
 
+def record_request(stats: Stats, request: Request, environ: dict[str, Any]) -> RequestRecord:
+    """Log one request in ``stats`` as it starts; the caller completes the record."""
+    connection = environ.get(CONNECTION_KEY)
+    record = RequestRecord(
+        method=request.method,
+        path=request.path,
+        query_string=request.query_string.decode("latin-1"),
+        query={name: values[-1] for name, values in request.args.lists()},
+        headers=CaseInsensitiveDict(request.headers.items()),
+        started_at=time.time(),
+        client=f"{request.remote_addr}:{environ.get('REMOTE_PORT', '')}",
+        connection_id=connection.id if connection is not None else 0,
+    )
+    stats.request_started(record, connection)
+    return record
+
+
+def not_modified(etag: str) -> Reply:
+    """DCS's 304: the body it tries to send makes uvicorn close the connection."""
+    return Reply(
+        304,
+        [
+            ("ETag", f'"{etag}"'),
+            ("Cache-Control", "public, max-age=86400"),
+            ("Content-Type", "application/json"),
+        ],
+        close=True,
+    )
+
+
+#: the 403 detail for a non-admin token on the presigned endpoint (the emulator's wording)
+ADMIN_REQUIRED = "Admin privileges required"
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def _expires(values: list[str]) -> tuple[int, dict[str, Any] | None]:
+    """``expires`` validated as FastAPI/pydantic would: (seconds, None) or (_, 422 item)."""
+    if not values:
+        return EXPIRES_DEFAULT, None
+    raw = values[-1]
+    loc = ["query", "expires"]
+    if not _INTEGER.fullmatch(raw):
+        return 0, {
+            "type": "int_parsing",
+            "loc": loc,
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "input": raw,
+        }
+    seconds = int(raw)
+    if seconds < EXPIRES_MIN:
+        return seconds, {
+            "type": "greater_than_equal",
+            "loc": loc,
+            "msg": f"Input should be greater than or equal to {EXPIRES_MIN}",
+            "input": raw,
+            "ctx": {"ge": EXPIRES_MIN},
+        }
+    if seconds > EXPIRES_MAX:
+        return seconds, {
+            "type": "less_than_equal",
+            "loc": loc,
+            "msg": f"Input should be less than or equal to {EXPIRES_MAX}",
+            "input": raw,
+            "ctx": {"le": EXPIRES_MAX},
+        }
+    return seconds, None
+
+
 def _match(path: str) -> tuple[str, dict[str, str]] | None:
     if path == "/auth/login":
         return "login", {}
@@ -357,8 +546,8 @@ def _match(path: str) -> tuple[str, dict[str, str]] | None:
         params = {"publisher": parts[3], "book_name": parts[4]}
         if len(parts) == 5:
             return "listing", params
-        if parts[5] == "object":
-            return "object", params
+        if parts[5] in {"object", "presigned"}:
+            return parts[5], params
     return None
 
 

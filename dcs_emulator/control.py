@@ -13,7 +13,11 @@ from .stats import Stats
 
 
 class Control:
-    """GET stats, GET/POST faults, POST reset, POST expire-tokens."""
+    """GET stats, GET/POST faults, POST reset, POST expire-tokens.
+
+    ``faults`` may set ``hang_all`` and ``store_blocks_loop``: these endpoints
+    never hang or stall, so they can always clear them.
+    """
 
     def __init__(
         self,
@@ -21,17 +25,22 @@ class Control:
         stats: Stats,
         reset: Callable[[], None],
         expire_tokens: Callable[[], None],
+        store_stats: Stats | None = None,
     ) -> None:
         self.faults = faults
         self.stats = stats
         self.reset = reset
         self.expire_tokens = expire_tokens
+        self.store_stats = store_stats
 
     def __call__(self, request: Request) -> Reply:
         action = request.path.removeprefix("/_emulator/")
         method = request.method
         if action == "stats" and method == "GET":
-            return json_reply(200, self.stats.snapshot())
+            snapshot = self.stats.snapshot()
+            if self.store_stats is not None:  # the presigned URLs' gateway: counters only
+                snapshot["store"] = self.store_stats.snapshot(last=0)
+            return json_reply(200, snapshot)
         if action == "faults" and method == "GET":
             return json_reply(200, self.faults.as_dict())
         if action == "faults" and method == "POST":

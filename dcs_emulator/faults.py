@@ -10,10 +10,13 @@ from typing import Any
 
 @dataclass
 class Faults:
-    """Every switch is off by default. They apply to object GETs
-    (``/storage/books/.../object``) except ``token_lifetime`` (logins).
+    """Every switch is off by default. The first six apply to object GETs
+    (``/storage/books/.../object``), ``token_lifetime`` to logins; the store
+    switches to every request that reads the object store (objects, listings,
+    presigned URLs); ``hang_all`` to every DCS request.
 
-    Tests set attributes directly; a request reads a snapshot when it starts.
+    Tests set attributes directly; a request reads a snapshot when it starts
+    (``hang_all`` is read live, so clearing it releases the waiting requests).
     """
 
     #: answer 200 with the whole object even when a Range is sent
@@ -33,6 +36,19 @@ class Faults:
     #: so a 1-second token dies at the next second boundary (valid for 0-1 s) and
     #: 0 gives tokens that are already expired.
     token_lifetime: float | None = None
+    #: the object store is unreachable: each store read waits ``store_down_delay``
+    #: seconds (DCS's storage client retrying), then answers a plain-text 500
+    #: and closes the connection. Logins still work.
+    store_down: bool = False
+    #: how long a store read waits before failing when ``store_down`` is on
+    store_down_delay: float = 6.0
+    #: seconds every store read takes (DCS makes three store requests per object read)
+    store_latency: float = 0.0
+    #: a store read blocks DCS's event loop: while one request waits on the store
+    #: (``store_latency``, ``store_down``), every other DCS request stalls too
+    store_blocks_loop: bool = False
+    #: every DCS request is read and then never answered, until this is cleared
+    hang_all: bool = False
 
     def reset(self) -> None:
         for field in dataclasses.fields(self):
@@ -54,8 +70,11 @@ class Faults:
             setattr(self, name, value)
 
 
+BOOLEAN_SWITCHES = frozenset({"store_down", "store_blocks_loop", "hang_all"})
+
+
 def _parse(name: str, value: Any) -> Any:
-    if name in {"ignore_range", "wrong_content_range"}:
+    if name in {"ignore_range", "wrong_content_range", *BOOLEAN_SWITCHES}:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be a boolean")
         return value
@@ -65,7 +84,7 @@ def _parse(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer or null")
         return value
-    if name == "stall_before_headers":
+    if name in {"stall_before_headers", "store_down_delay", "store_latency"}:
         return _seconds(name, value)
     if name == "token_lifetime":
         return None if value is None else _seconds(name, value)

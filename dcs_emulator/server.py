@@ -8,6 +8,11 @@ method: the response goes straight to the socket (no buffering, so stalls and
 cuts happen exactly where the app says), the connection stays open when the
 response is complete and its length known, and it is closed when the app sent
 fewer body bytes than its Content-Length (which is how a cut body is produced).
+
+Like uvicorn (DCS's server, default settings) it closes a connection that
+sat idle for ``idle_timeout`` seconds (5) between requests, closes the
+connection after the responses the app marks (DCS's 304s and 500s) without
+announcing it, and answers an HTTP/1.0 request with ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -17,25 +22,33 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 from werkzeug.wsgi import LimitedStream
 
-from .app import CONNECTION_KEY, Account, DCSApp
+from .app import CLOSE_AFTER_KEY, CONNECTION_KEY, Account, DCSApp
 from .control import Control
 from .faults import Faults
 from .stats import Stats
 from .store import ObjectStore
 from .tokens import DEFAULT_SECRET, TokenService
 
+if TYPE_CHECKING:
+    from .s3 import S3Mirror
+
 logger = logging.getLogger("dcs_emulator")
 
 DEFAULT_EMAIL = "lms@dcs.local"
 DEFAULT_PASSWORD = "dcs-dev-password"
 DEFAULT_TOKEN_LIFETIME = 1800
-IDLE_TIMEOUT = 120  # seconds a connection may sit idle (or a send may block)
+#: uvicorn's default ``timeout_keep_alive``: DCS closes a connection idle this long
+DEFAULT_IDLE_TIMEOUT = 5.0
+#: seconds one read or send may block once a request has started (and the idle
+#: limit of the store gateway, whose keep-alive is long)
+IO_TIMEOUT = 120
 MAX_DRAIN = 1024 * 1024  # unread request body we read away to keep a connection
 
 
@@ -52,7 +65,7 @@ class _Response:
 class KeepAliveHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "dcs-emulator"  # type: ignore[assignment]
-    timeout = IDLE_TIMEOUT
+    timeout = IO_TIMEOUT
     server: EmulatorServer
 
     def setup(self) -> None:
@@ -60,7 +73,33 @@ class KeepAliveHandler(WSGIRequestHandler):
         peer = f"{self.client_address[0]}:{self.client_address[1]}"
         self.connection_info = self.server.stats.connection_accepted(peer)
 
+    def handle_one_request(self) -> None:
+        if not self._wait_for_request():
+            self.close_connection = True
+            return
+        self.connection.settimeout(IO_TIMEOUT)
+        super().handle_one_request()
+
+    def _wait_for_request(self) -> bool:
+        """Wait for the next request's first byte, up to the idle timeout; False: close.
+
+        As in uvicorn, the keep-alive timer starts when a response is complete:
+        a new connection waits for its first request up to ``IO_TIMEOUT``.
+        """
+        idle = self.server.idle_timeout
+        first = self.connection_info.requests == 0
+        self.connection.settimeout(IO_TIMEOUT if idle is None or first else idle)
+        try:
+            return bool(self.rfile.peek(1))  # buffered (pipelined) bytes count at once
+        except TimeoutError:
+            self.server.stats.count("idle_closes")
+            return False
+        except (OSError, ValueError):
+            return False
+
     def run_wsgi(self) -> None:
+        if self.request_version == "HTTP/1.0":
+            self.close_connection = True  # h11: no keep-alive for HTTP/1.0, whatever it asks
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.environ = environ = self.make_environ()
@@ -105,7 +144,6 @@ class KeepAliveHandler(WSGIRequestHandler):
             return
         except Exception:
             logger.exception("error serving %s %s", self.command, self.path)
-            self.close_connection = True
             if not response.headers_sent:
                 body = b"Internal Server Error"
                 response.status = "500 Internal Server Error"
@@ -113,10 +151,19 @@ class KeepAliveHandler(WSGIRequestHandler):
                     ("Content-Type", "text/plain; charset=utf-8"),
                     ("Content-Length", str(len(body))),
                 ]
-                write(body)
-            return
+                with contextlib.suppress(OSError):
+                    write(body)
+                environ[CLOSE_AFTER_KEY] = 500
+            else:
+                self.close_connection = True
         if response.has_body and response.content_length != response.body_bytes:
             self.close_connection = True  # a cut body: the client sees a short read
+        closed_after = environ.get(CLOSE_AFTER_KEY)
+        if closed_after is not None and not self.close_connection:
+            self.close_connection = True  # as uvicorn: closed, though not announced
+            if closed_after in {304, 500}:
+                self.server.stats.count(f"closes_after_{closed_after}")
+        self.connection_info.requests += 1
         if not self.close_connection:
             self._drain_request_body(environ["wsgi.input"])
 
@@ -134,8 +181,6 @@ class KeepAliveHandler(WSGIRequestHandler):
             self.close_connection = True  # the body is delimited by the close
         if self.close_connection:
             self.send_header("Connection", "close")
-        elif self.request_version == "HTTP/1.0":
-            self.send_header("Connection", "keep-alive")
         self.end_headers()
         response.headers_sent = True
 
@@ -158,14 +203,32 @@ class KeepAliveHandler(WSGIRequestHandler):
         logger.log(level, "%s: %s", self.address_string(), message % args if args else message)
 
 
-class EmulatorServer(ThreadedWSGIServer):
-    """Werkzeug's threaded server, one thread per connection, tracking open sockets."""
+class StoreHandler(KeepAliveHandler):
+    server_version = "dcs-emulator-store"  # type: ignore[assignment]
 
-    def __init__(self, host: str, port: int, app: Any, stats: Stats) -> None:
+
+class EmulatorServer(ThreadedWSGIServer):
+    """Werkzeug's threaded server, one thread per connection, tracking open sockets.
+
+    ``idle_timeout``: seconds a kept-alive connection may wait for its next
+    request before the server closes it (None: ``IO_TIMEOUT``). Read for
+    every wait, so it can be changed while the server runs.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Any,
+        stats: Stats,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        handler: type[KeepAliveHandler] = KeepAliveHandler,
+    ) -> None:
         self.stats = stats
+        self.idle_timeout = idle_timeout
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().__init__(host, port, app, handler=KeepAliveHandler)
+        super().__init__(host, port, app, handler=handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         connection, address = super().get_request()
@@ -190,7 +253,16 @@ class EmulatorServer(ThreadedWSGIServer):
 
 
 class Emulator:
-    """A running (or ready to run) DCS emulator over a folder of books."""
+    """A running (or ready to run) DCS emulator over a folder of books.
+
+    ``admin``: whether the account is a DCS admin (may ask for presigned URLs).
+    ``idle_timeout``: seconds before an idle keep-alive connection is closed
+    (uvicorn's 5 by default; None: only after ``IO_TIMEOUT``).
+    ``s3_endpoint``: an S3 store (moto's server in the tests) that the folder
+    is uploaded to, into ``s3_bucket``; presigned URLs then point at a gateway
+    in front of it (``store_url``). Without it, the presigned endpoint answers
+    502 "Unable to verify object".
+    """
 
     def __init__(
         self,
@@ -202,31 +274,114 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         secret: str = DEFAULT_SECRET,
+        admin: bool = True,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        s3_endpoint: str | None = None,
+        s3_bucket: str | None = None,
+        s3_access_key: str | None = None,
+        s3_secret_key: str | None = None,
+        store_port: int = 0,
     ) -> None:
         self.root = Path(root)
         self.email = email
         self.password = password
         self.faults = Faults()
         self.stats = Stats()
+        #: the store gateway's requests (presigned URLs used), when there is one
+        self.store_stats = Stats()
         self.tokens = TokenService(secret, token_lifetime)
-        control = Control(self.faults, self.stats, self.reset, self.expire_tokens)
+        self._admin = admin
+        self._idle_timeout = idle_timeout
+        self._stopping = threading.Event()
+        store = ObjectStore(self.root)
+        self.mirror = None
+        self._store_server: EmulatorServer | None = None
+        if s3_endpoint:
+            from .s3 import StoreGateway  # boto3 is imported only when a store is used
+
+            self.mirror = self._mirror(store, s3_endpoint, s3_bucket, s3_access_key, s3_secret_key)
+            self._store_server = EmulatorServer(
+                host,
+                store_port,
+                StoreGateway(self.mirror, self.store_stats),
+                self.store_stats,
+                idle_timeout=None,
+                handler=StoreHandler,
+            )
+            self.mirror.sign_for(_url(host, self._store_server.port))
+            try:
+                count = self.mirror.upload_all()
+            except Exception:
+                self._store_server.server_close()
+                raise
+            logger.info("uploaded %d files to %s", count, f"{s3_endpoint}/{self.mirror.bucket}")
+        control = Control(
+            self.faults,
+            self.stats,
+            self.reset,
+            self.expire_tokens,
+            self.store_stats if self.mirror is not None else None,
+        )
         self.app = DCSApp(
-            ObjectStore(self.root),
+            store,
             self.tokens,
-            Account(email, password),
+            Account(email, password, admin=admin),
             self.faults,
             self.stats,
             control,
+            mirror=self.mirror,
+            stopping=self._stopping,
         )
-        self._server = EmulatorServer(host, port, self.app, self.stats)
+        self._server = EmulatorServer(host, port, self.app, self.stats, idle_timeout)
         self.host = host
         self.port: int = self._server.port
         self._thread: threading.Thread | None = None
+        self._store_thread: threading.Thread | None = None
+
+    @staticmethod
+    def _mirror(
+        store: ObjectStore,
+        endpoint: str,
+        bucket: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+    ) -> S3Mirror:
+        from .s3 import DEFAULT_ACCESS_KEY, DEFAULT_BUCKET, DEFAULT_SECRET_KEY, S3Mirror
+
+        return S3Mirror(
+            store,
+            endpoint,
+            bucket or DEFAULT_BUCKET,
+            access_key=access_key or DEFAULT_ACCESS_KEY,
+            secret_key=secret_key or DEFAULT_SECRET_KEY,
+        )
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return _url(self.host, self.port)
+
+    @property
+    def store_url(self) -> str | None:
+        """The object store's external endpoint (the gateway presigned URLs point at)."""
+        return None if self._store_server is None else _url(self.host, self._store_server.port)
+
+    @property
+    def admin(self) -> bool:
+        """Whether the account is a DCS admin; settable while running (reset() restores it)."""
+        return self.app.account.admin
+
+    @admin.setter
+    def admin(self, value: bool) -> None:
+        self.app.account = replace(self.app.account, admin=value)
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds an idle keep-alive connection lives; settable (reset() restores it)."""
+        return self._server.idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, value: float | None) -> None:
+        self._server.idle_timeout = value
 
     @property
     def secret(self) -> str:
@@ -238,9 +393,13 @@ class Emulator:
         return self.tokens.issue(subject, lifetime)
 
     def reset(self) -> None:
-        """Faults back to their defaults, counters to zero, request log cleared."""
+        """Faults back to their defaults, counters to zero, request logs cleared,
+        the admin flag and the idle timeout back to what the constructor said."""
         self.faults.reset()
         self.stats.reset()
+        self.store_stats.reset()
+        self.admin = self._admin
+        self.idle_timeout = self._idle_timeout
 
     def expire_tokens(self) -> None:
         """Every token issued so far answers 401 "Invalid token" from now on."""
@@ -248,9 +407,18 @@ class Emulator:
 
     def serve_forever(self) -> None:
         """Serve in this thread until :meth:`stop` (or KeyboardInterrupt)."""
+        if self._store_server is not None and self._store_thread is None:
+            self._store_thread = threading.Thread(
+                target=self._store_server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"dcs-emulator-store:{self._store_server.port}",
+                daemon=True,
+            )
+            self._store_thread.start()
         try:
             self._server.serve_forever(poll_interval=0.05)
         finally:
+            self._stopping.set()
             self._server.close_open_connections()
 
     def start(self) -> Self:
@@ -261,13 +429,21 @@ class Emulator:
         return self
 
     def stop(self) -> None:
-        """Stop accepting, close the listening socket and every open connection."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
-        self._server.close_open_connections()
+        """Stop accepting, close the listening sockets and every open connection.
+
+        Requests hung by ``hang_all`` or blocked by ``store_blocks_loop`` give up.
+        """
+        self._stopping.set()
+        servers = ((self._server, self._thread), (self._store_server, self._store_thread))
+        for server, thread in servers:
+            if server is None:
+                continue
+            if thread is not None:
+                server.shutdown()
+                thread.join(timeout=5)
+            server.server_close()
+            server.close_open_connections()
+        self._thread = self._store_thread = None
 
     def __enter__(self) -> Self:
         return self
@@ -276,9 +452,14 @@ class Emulator:
         self.stop()
 
 
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def run_in_thread(root: Path, **options: Any) -> Emulator:
     """Start an emulator on a background thread; ``port=0`` (the default) picks a free port.
 
-    The options are `Emulator`'s: email, password, token_lifetime, host, port, secret.
+    The options are `Emulator`'s: email, password, token_lifetime, host, port, secret,
+    admin, idle_timeout, s3_endpoint, s3_bucket, s3_access_key, s3_secret_key, store_port.
     """
     return Emulator(root, **options).start()

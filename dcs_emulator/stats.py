@@ -53,6 +53,7 @@ class ConnectionInfo:
     peer: str
     generation: int  # the Stats generation it was accepted in
     counted: bool = False
+    requests: int = 0  # responses completed on it
 
 
 @dataclass
@@ -63,6 +64,12 @@ class _Counters:
     logins: int = 0
     object_requests: int = 0
     listing_requests: int = 0
+    presigned_requests: int = 0
+    #: connections the emulator closed after a 304 / a 500, as uvicorn does
+    closes_after_304: int = 0
+    closes_after_500: int = 0
+    #: keep-alive connections closed for sitting idle longer than the idle timeout
+    idle_closes: int = 0
 
 
 class Stats:
@@ -72,6 +79,8 @@ class Stats:
     reset that carried at least one DCS request, so connections used only for
     the control endpoints (``/_emulator/...``) are left out. ``tcp_accepts``
     counts every accept since the last reset, whatever came over it.
+    ``closes_after_304``/``closes_after_500`` count the connections the server
+    closed after such an answer, ``idle_closes`` those it closed for idling.
     """
 
     def __init__(self) -> None:
@@ -111,6 +120,22 @@ class Stats:
     @property
     def listing_requests(self) -> int:
         return self._counters.listing_requests
+
+    @property
+    def presigned_requests(self) -> int:
+        return self._counters.presigned_requests
+
+    @property
+    def closes_after_304(self) -> int:
+        return self._counters.closes_after_304
+
+    @property
+    def closes_after_500(self) -> int:
+        return self._counters.closes_after_500
+
+    @property
+    def idle_closes(self) -> int:
+        return self._counters.idle_closes
 
     def snapshot(self, last: int = 200) -> dict[str, Any]:
         with self._lock:

@@ -1,8 +1,11 @@
 """The object store: a folder laid out as ``{root}/{publisher}/books/{book}/{path}``.
 
-Object keys use ``/`` whatever the platform. ETags are the md5 of the content
-(as S3 computes them for single-part uploads), cached by file identity so a
-large file is hashed once, not on every request.
+Object keys use ``/`` whatever the platform. ETags are what S3 gives an
+object DCS uploaded: the md5 of the content up to ``MULTIPART_THRESHOLD``
+bytes; above it the upload went in parts of ``PART_SIZE`` bytes and the ETag
+is ``<md5 of the parts' binary md5s>-<number of parts>`` (strong and stable,
+but not an md5 of the content). They are cached by file identity so a large
+file is hashed once, not on every request.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_SIZE = 32 * 1024
+MIB = 1024 * 1024
+#: objects larger than this were uploaded in parts (the contract: "over about 5 MiB")
+MULTIPART_THRESHOLD = 5 * MIB
+#: the part size of those uploads (boto3's default multipart chunk size)
+PART_SIZE = 8 * MIB
 STORED_TYPE = "application/octet-stream"
 
 CONTENT_TYPES = {
@@ -69,12 +77,29 @@ class ObjectInfo:
     key: str
     file: Path
     size: int
-    etag: str  # md5 hex, unquoted
+    etag: str  # unquoted: md5 hex, or "<hex>-<parts>" above MULTIPART_THRESHOLD
     content_type: str
+    identity: tuple[int, int, int] = (0, 0, 0)  # (size, mtime_ns, inode): changes with the file
 
     @property
     def basename(self) -> str:
         return self.key.rsplit("/", 1)[-1]
+
+
+def s3_etag(file: Path, size: int) -> str:
+    """The ETag S3 gives ``file`` once uploaded as DCS (boto3) uploads it."""
+    if size <= MULTIPART_THRESHOLD:
+        digest = hashlib.md5(usedforsecurity=False)
+        with file.open("rb") as handle:
+            while block := handle.read(MIB):
+                digest.update(block)
+        return digest.hexdigest()
+    parts = []
+    with file.open("rb") as handle:
+        while part := handle.read(PART_SIZE):
+            parts.append(hashlib.md5(part, usedforsecurity=False).digest())
+    combined = hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
+    return f"{combined}-{len(parts)}"
 
 
 class ObjectStore:
@@ -105,6 +130,7 @@ class ObjectStore:
             size=stat.st_size,
             etag=self._etag(file, identity),
             content_type=content_type_for(key),
+            identity=identity,
         )
 
     def _etag(self, file: Path, identity: tuple[int, int, int]) -> str:
@@ -112,11 +138,7 @@ class ObjectStore:
             cached = self._etags.get(file)
         if cached is not None and cached[0] == identity:
             return cached[1]
-        digest = hashlib.md5(usedforsecurity=False)
-        with file.open("rb") as handle:
-            while block := handle.read(1024 * 1024):
-                digest.update(block)
-        etag = digest.hexdigest()
+        etag = s3_etag(file, identity[0])
         with self._lock:
             self._etags[file] = (identity, etag)
         return etag
@@ -132,6 +154,14 @@ class ObjectStore:
                     return
                 remaining -= len(chunk)
                 yield chunk
+
+    def files(self) -> Iterator[tuple[str, Path]]:
+        """(key, file) of every regular file under the root, keys with ``/``."""
+        for directory, _subdirs, names in os.walk(self.root):
+            for name in sorted(names):
+                file = Path(directory, name)
+                if file.is_file():
+                    yield file.relative_to(self.root).as_posix(), file
 
     def list_tree(self, prefix: str) -> dict[str, Any]:
         """The listing of every object under ``prefix`` (which ends with ``/``) as a tree.

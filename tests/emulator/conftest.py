@@ -18,6 +18,7 @@ from dcs_emulator import DEFAULT_EMAIL, DEFAULT_PASSWORD, Emulator, run_in_threa
 
 ELEVEN = b"hello world"
 BIG = random.Random(20240601).randbytes(200_000)
+MIB = 1024 * 1024
 
 #: extension → (Content-Type, Cache-Control), as the contract lists them
 TYPE_TABLE = {
@@ -56,6 +57,7 @@ BOOK_FILES: dict[str, bytes] = {
     "notes.txt": b"plain notes",
     "config.json": b'{"title": "Book"}',
     "back\\slash.mp3": b"backslash",
+    "şarkılar/ok.mp3": b"only the basename counts",
     "no_extension": b"noext",
     **{f"types/sample.{ext}": f"sample {ext}".encode() for ext in TYPE_TABLE},
 }
@@ -69,8 +71,24 @@ TREE_FILES: dict[str, bytes] = {
 }
 
 
+#: objects around the multipart threshold (5 MiB), whose ETags are part-style above it
+_LARGE = random.Random(20261130).randbytes(8 * MIB + 1)
+LARGE_FILES: dict[str, bytes] = {
+    "exactly5.bin": _LARGE[: 5 * MIB],
+    "over5.bin": _LARGE[: 5 * MIB + 1],
+    "over8.bin": _LARGE,
+}
+
+
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
+
+
+def multipart_etag(data: bytes, part_size: int = 8 * MIB) -> str:
+    """S3's ETag of a multipart upload: md5 of the parts' binary md5s, then -<parts>."""
+    parts = [data[i : i + part_size] for i in range(0, len(data), part_size)]
+    combined = hashlib.md5(b"".join(hashlib.md5(part).digest() for part in parts)).hexdigest()
+    return f"{combined}-{len(parts)}"
 
 
 def write_files(base: Path, files: dict[str, bytes]) -> None:
@@ -85,6 +103,7 @@ def dcs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("dcs")
     write_files(root / "Pub" / "books" / "Book", BOOK_FILES)
     write_files(root / "Pub" / "books" / "Tree", TREE_FILES)
+    write_files(root / "Pub" / "books" / "Large", LARGE_FILES)
     (root / "Pub" / "books" / "Tree" / "emptydir").mkdir()
     (root / "Pub" / "books" / "Empty").mkdir(parents=True)
     return root
@@ -102,6 +121,33 @@ def emu(session_emu: Emulator) -> Iterator[Emulator]:
     session_emu.reset()
     yield session_emu
     session_emu.reset()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 in server mode, in this process, on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def session_s3_emu(dcs_root: Path, moto_endpoint: str) -> Iterator[Emulator]:
+    """An emulator whose presigned URLs point into moto (through its gateway)."""
+    emulator = run_in_thread(dcs_root, s3_endpoint=moto_endpoint, s3_bucket="books")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def s3_emu(session_s3_emu: Emulator) -> Iterator[Emulator]:
+    session_s3_emu.reset()
+    yield session_s3_emu
+    session_s3_emu.reset()
 
 
 @pytest.fixture

@@ -7,7 +7,18 @@ import requests
 
 from dcs_emulator import Emulator
 
-from .conftest import BOOK_FILES, ELEVEN, TYPE_TABLE, md5, object_url, raw_exchange, split_response
+from .conftest import (
+    BOOK_FILES,
+    ELEVEN,
+    LARGE_FILES,
+    MIB,
+    TYPE_TABLE,
+    md5,
+    multipart_etag,
+    object_url,
+    raw_exchange,
+    split_response,
+)
 
 pytestmark = pytest.mark.wire
 
@@ -281,9 +292,11 @@ def test_if_none_match(
     if status == 304:
         assert response.content == b""
         assert response.headers["ETag"] == f'"{ETAG}"'
-        assert response.headers["Cache-Control"] == "public, max-age=86400, immutable"
+        assert response.headers["Cache-Control"] == "public, max-age=86400"  # whatever the type
+        assert response.headers["Content-Type"] == "application/json"
+        assert "Content-Length" not in response.headers
         assert "Content-Disposition" not in response.headers
-        assert "Connection" not in response.headers
+        assert "Connection" not in response.headers  # closed all the same (test_connections)
     else:
         assert response.content == ELEVEN
 
@@ -435,3 +448,82 @@ def test_the_last_path_parameter_wins(
 def test_auth_is_checked_before_the_path(emu: Emulator, http: requests.Session) -> None:
     assert http.get(object_url(emu)).status_code == 403
     assert http.get(f"{object_url(emu)}?path=../x").status_code == 403
+
+
+# --- newer contract facts -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "range_header", "size"),
+    [
+        ("eleven.mp3", "bytes=0-11", 11),
+        ("eleven.mp3", "items=0-1", 11),
+        ("empty.mp3", "bytes=0-0", 0),
+        ("config.json", "bytes=999-", 17),
+    ],
+)
+def test_a_416_carries_only_content_range_and_detail(
+    emu: Emulator, auth: dict[str, str], path: str, range_header: str, size: int
+) -> None:
+    raw = raw_exchange(
+        emu,
+        f"GET /storage/books/Pub/Book/object?path={path} HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: {auth['Authorization']}\r\nRange: {range_header}\r\n"
+        "Connection: close\r\n\r\n".encode(),
+    )
+    status, headers, body = split_response(raw)
+    assert status == 416
+    assert headers["content-range"] == f"bytes */{size}"
+    assert set(headers) == {
+        "server",
+        "date",
+        "connection",  # only because this request asked for it
+        "content-type",
+        "content-length",
+        "content-range",
+    }  # no ETag, Accept-Ranges or Cache-Control
+    assert headers["content-type"] == "application/json"
+    assert b'"detail":' in body
+
+
+def test_junk_after_a_range_is_ignored(
+    emu: Emulator, http: requests.Session, auth: dict[str, str]
+) -> None:
+    response = http.get(
+        object_url(emu), params={"path": "eleven.mp3"}, headers={**auth, "Range": "bytes=0-1junk"}
+    )
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == "bytes 0-1/11"
+    assert response.content == b"he"
+
+
+@pytest.mark.parametrize(
+    ("name", "part_style"),
+    [("exactly5.bin", False), ("over5.bin", True), ("over8.bin", True)],
+)
+def test_objects_over_5_mib_have_part_style_etags(
+    emu: Emulator, http: requests.Session, auth: dict[str, str], name: str, part_style: bool
+) -> None:
+    data = LARGE_FILES[name]
+    url = object_url(emu, "Pub", "Large")
+    first = http.get(url, params={"path": name}, headers={**auth, "Range": "bytes=0-0"})
+    etag = first.headers["ETag"]
+    expected = multipart_etag(data) if part_style else md5(data)
+    assert etag == f'"{expected}"'  # strong, quoted
+    if part_style:
+        assert etag.endswith('-1"' if len(data) <= 8 * MIB else '-2"')  # 8 MiB parts
+        assert md5(data) not in etag
+    whole = http.get(url, params={"path": name}, headers=auth)
+    assert whole.headers["ETag"] == etag  # stable
+    assert whole.content == data
+    cached = http.get(url, params={"path": name}, headers={**auth, "If-None-Match": etag})
+    assert cached.status_code == 304
+
+
+def test_only_the_basename_must_be_latin1(
+    emu: Emulator, http: requests.Session, auth: dict[str, str]
+) -> None:
+    response = http.get(object_url(emu), params={"path": "şarkılar/ok.mp3"}, headers=auth)
+    assert response.status_code == 200
+    assert response.content == b"only the basename counts"
+    assert response.headers["Content-Disposition"] == 'inline; filename="ok.mp3"'

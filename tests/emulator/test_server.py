@@ -37,19 +37,26 @@ def test_keep_alive_one_connection_for_many_requests(
             params={"path": "eleven.mp3"},
             headers={**auth, "Range": f"bytes={index}-"},
         )
-    http.get(
-        object_url(emu), params={"path": "eleven.mp3"}, headers={**auth, "If-None-Match": etag}
-    )  # 304
     http.get(object_url(emu), params={"path": "nope"}, headers=auth)  # 404
     http.get(object_url(emu), params={"path": "eleven.mp3"}, headers={**auth, "Range": "x"})
     http.head(object_url(emu), params={"path": "eleven.mp3"})  # 405 without a body
     http.post(f"{emu.base_url}/auth/login", json={"email": "lms@dcs.local", "password": "x"})
     http.get(f"{emu.base_url}/storage/books/Pub/Book", headers={"Authorization": f"Bearer {token}"})
     records = emu.stats.requests
-    assert len(records) == emu.stats.request_count == 13
-    assert [r.status for r in records][-6:] == [304, 404, 416, 405, 401, 200]
+    assert len(records) == emu.stats.request_count == 12
+    assert [r.status for r in records][-5:] == [404, 416, 405, 401, 200]
     assert emu.stats.connections_opened == 1
     assert len({record.connection_id for record in records}) == 1
+    # a 304 (like a 500) ends the connection: the next request needs a new one
+    http.get(
+        object_url(emu), params={"path": "eleven.mp3"}, headers={**auth, "If-None-Match": etag}
+    )
+    # The close races a request sent at once, as with uvicorn (the client then sees
+    # "RemoteDisconnected"); once the FIN is in, urllib3 notices and reconnects.
+    time.sleep(0.1)
+    http.get(object_url(emu), params={"path": "eleven.mp3"}, headers=auth)
+    assert [r.status for r in emu.stats.requests][-2:] == [304, 200]
+    assert emu.stats.connections_opened == 2
 
 
 def test_ten_requests_one_session_one_connection(
