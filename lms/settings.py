@@ -88,9 +88,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
     }
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: opening one per request cost half a millisecond of CPU per
+# request (docs/benchmarks.md). Each gthread thread keeps its own, so a node holds up
+# to workers x threads connections (docs/deployment.md sizes PostgreSQL for it). The
+# health check finds a connection the server dropped (a restart, an idle timeout)
+# before a request uses it, and reconnects.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=300))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://lms")}
+# lms.cache: Django's backends, plus one Redis client per process and atomic counters
+# (throttle, stream slots) in one round trip that an evicting store never drops.
+CACHES["default"]["BACKEND"] = {
+    "django.core.cache.backends.redis.RedisCache": "lms.cache.RedisCache",
+    "django.core.cache.backends.locmem.LocMemCache": "lms.cache.LocMemCache",
+}.get(CACHES["default"]["BACKEND"], CACHES["default"]["BACKEND"])
+if CACHES["default"]["BACKEND"] == "lms.cache.LocMemCache":
+    # Django's default (300) evicts object metadata with a few hundred users.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=20_000)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -154,6 +171,8 @@ DCS_EMULATOR_ROOT = env.path("DCS_EMULATOR_ROOT", default=BASE_DIR / "var" / "dc
 # serve go that way, when the account may presign.
 DCS_PRESIGNED = env.bool("DCS_PRESIGNED", default=False)
 DCS_PRESIGNED_LIFETIME = env.int("DCS_PRESIGNED_LIFETIME", default=3600)  # asked of DCS
+# After DCS refused to presign (not an admin account): seconds before asking again.
+DCS_PRESIGN_RETRY_AFTER = env.int("DCS_PRESIGN_RETRY_AFTER", default=600)
 
 # --- Media proxy -------------------------------------------------------------
 MEDIA_CHUNK_SIZE = env.int("MEDIA_CHUNK_SIZE", default=256 * 1024)

@@ -57,8 +57,12 @@ def nginx_command(
     return [nginx, "-c", str(config), "-p", str(directory)]
 
 
-def lms_site_config(port: int, lms_address: str, dcs_address: str, static_root: Path) -> str:
-    """The shipped deploy/nginx/lms.conf.template, filled for a local run."""
+def lms_site_config(
+    port: int, lms_address: str, dcs_address: str, static_root: Path, store_address: str = ""
+) -> str:
+    """The shipped deploy/nginx/lms.conf.template, filled for a local run (with DCS's
+    object store at `store_address` for presigned reads, when given)."""
+    store = {"STORE_ADDRESS": store_address, "STORE_HOST": store_address} if store_address else {}
     template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
     return render(
         template,
@@ -70,5 +74,6 @@ def lms_site_config(port: int, lms_address: str, dcs_address: str, static_root: 
             "DCS_SCHEME": "http",
             "DCS_HOST": dcs_address,
             "STATIC_ROOT": str(static_root),
+            **store,
         },
     )

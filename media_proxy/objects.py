@@ -25,7 +25,6 @@ from media_proxy.dcs.upstream import UpstreamResponse
 logger = logging.getLogger(__name__)
 
 PRESIGN_REFUSED_KEY = "dcs:presign-refused"
-PRESIGN_REFUSED_TTL = 600  # seconds before asking DCS again whether the account may presign
 
 
 @dataclass(frozen=True)
@@ -53,12 +52,19 @@ class StoreTarget:
 
 class ObjectSource:
     def __init__(
-        self, dcs: DCSClient, store: ObjectStoreClient, *, presigned: bool, url_lifetime: int
+        self,
+        dcs: DCSClient,
+        store: ObjectStoreClient,
+        *,
+        presigned: bool,
+        url_lifetime: int,
+        refused_ttl: int = 600,
     ) -> None:
         self._dcs = dcs
         self._store = store
         self.presigned = presigned
         self._url_lifetime = url_lifetime
+        self._refused_ttl = refused_ttl  # seconds before asking again whether we may presign
 
     def open(self, obj: MediaObject, range_header: str | None) -> UpstreamResponse:
         """The object's bytes (`range_header` as DCS reads it): 200/206/416, else raised."""
@@ -75,7 +81,7 @@ class ObjectSource:
         except PresignNotAllowed:
             if self.presigned:
                 raise  # DCS_PRESIGNED with an account that may not: a 502, logged as an error
-            cache.set(PRESIGN_REFUSED_KEY, True, PRESIGN_REFUSED_TTL)
+            cache.set(PRESIGN_REFUSED_KEY, True, self._refused_ttl)
             return self.open(obj, range_header)  # raises UnservableName again
         try:
             return self._store.get(url, range_header)  # type: ignore[return-value]

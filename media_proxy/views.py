@@ -64,6 +64,7 @@ def get_responder() -> MediaResponder:
         ),
         presigned=settings.DCS_PRESIGNED,
         url_lifetime=settings.DCS_PRESIGNED_LIFETIME,
+        refused_ttl=settings.DCS_PRESIGN_RETRY_AFTER,
     )
     return MediaResponder(
         source,

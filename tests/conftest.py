@@ -62,10 +62,30 @@ def media_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dcs_server(media_root):
+def moto_endpoint():
+    """moto's S3 in server mode, in this process, on a free port (DCS's object store)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def dcs_server(media_root, moto_endpoint):
+    """The emulator, its object store in moto (for presigned reads); the LMS's account is
+    a DCS admin unless a test says otherwise (`dcs.admin = False`)."""
     from dcs_emulator import run_in_thread
 
-    emulator = run_in_thread(media_root, email=settings.DCS_EMAIL, password=settings.DCS_PASSWORD)
+    emulator = run_in_thread(
+        media_root,
+        email=settings.DCS_EMAIL,
+        password=settings.DCS_PASSWORD,
+        s3_endpoint=moto_endpoint,
+        s3_bucket="dcs",
+    )
     yield emulator
     emulator.stop()
 
@@ -112,6 +132,8 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
         "MEDIA_THROTTLE_RATE": "1000000/min",
         "AUTH_THROTTLE_RATE": "1000000/min",
         "MEDIA_MAX_STREAMS_PER_USER": "1000",
+        # A test that makes the account a non-admin must not outlive its own requests.
+        "DCS_PRESIGN_RETRY_AFTER": "1",
         **extra,
     }
 
@@ -166,23 +188,56 @@ def redis_url(tmp_path_factory):
     stop(process)
 
 
+def start_offload(directory: Path, env: dict[str, str], dcs_server, store: bool = False):
+    """nginx (the shipped template) in front of a gunicorn in offload mode."""
+    from tests.nginx import start_nginx
+
+    app = start_gunicorn(env, directory / "gunicorn.log")
+    dcs_address = dcs_server.base_url.removeprefix("http://")
+    store_address = dcs_server.store_url.removeprefix("http://") if store else ""
+    nginx, port = start_nginx(
+        directory, app.base_url.removeprefix("http://"), dcs_address, store_address
+    )
+    yield LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
+    stop(nginx)
+    stop(app.process)
+
+
 @pytest.fixture(scope="session")
 def lms_offload_server(django_db_setup, dcs_server, tmp_path_factory):
     """nginx (the shipped template) in front of a second gunicorn in offload mode."""
     from django.db import connection
 
-    from tests.nginx import start_nginx
-
-    directory = tmp_path_factory.mktemp("nginx")
     env = server_env(
         dcs_server.base_url, connection.settings_dict["NAME"], MEDIA_NGINX_OFFLOAD="true"
     )
-    app = start_gunicorn(env, directory / "gunicorn.log")
-    dcs_address = dcs_server.base_url.removeprefix("http://")
-    nginx, port = start_nginx(directory, app.base_url.removeprefix("http://"), dcs_address)
-    yield LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
-    stop(nginx)
-    stop(app.process)
+    yield from start_offload(tmp_path_factory.mktemp("nginx"), env, dcs_server)
+
+
+@pytest.fixture(scope="session")
+def lms_presigned_server(django_db_setup, dcs_server, tmp_path_factory):
+    """The LMS reading every object from the store through presigned URLs (DCS_PRESIGNED)."""
+    from django.db import connection
+
+    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"], DCS_PRESIGNED="true")
+    server = start_gunicorn(env, tmp_path_factory.mktemp("presigned") / "gunicorn.log")
+    yield server
+    stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def lms_presigned_offload_server(django_db_setup, dcs_server, tmp_path_factory):
+    """Offload mode with presigned reads: nginx fetches from the store (/_store_object)."""
+    from django.db import connection
+
+    env = server_env(
+        dcs_server.base_url,
+        connection.settings_dict["NAME"],
+        MEDIA_NGINX_OFFLOAD="true",
+        DCS_PRESIGNED="true",
+        MEDIA_NGINX_STORE_ORIGIN=dcs_server.store_url,
+    )
+    yield from start_offload(tmp_path_factory.mktemp("nginx-presigned"), env, dcs_server, True)
 
 
 @pytest.fixture

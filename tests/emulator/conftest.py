@@ -124,18 +124,6 @@ def emu(session_emu: Emulator) -> Iterator[Emulator]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's S3 in server mode, in this process, on a free port."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="session")
 def session_s3_emu(dcs_root: Path, moto_endpoint: str) -> Iterator[Emulator]:
     """An emulator whose presigned URLs point into moto (through its gateway)."""
     emulator = run_in_thread(dcs_root, s3_endpoint=moto_endpoint, s3_bucket="books")

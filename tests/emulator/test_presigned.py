@@ -92,6 +92,14 @@ def test_the_url_serves_the_object_from_the_store(
     assert (stats["presigned_requests"], stats["store"]["requests"]) == (1, 1)
 
 
+def test_the_url_works_for_its_whole_lifetime_not_only_the_second_it_was_signed(
+    s3_emu: Emulator, admin: dict[str, str], http: requests.Session
+) -> None:
+    url = presign(s3_emu, admin, "eleven.mp3", expires=60)
+    time.sleep(1.5)
+    assert http.get(url).content == ELEVEN
+
+
 @pytest.mark.parametrize(
     ("range_header", "content_range", "expected"),
     [
