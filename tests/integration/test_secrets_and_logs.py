@@ -161,3 +161,27 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("server", ["lms_presigned_server", "lms_presigned_offload_server"])
+def test_presigned_urls_never_reach_a_client_or_a_log(request, transactional_db, dcs, server):
+    lms = request.getfixturevalue(server)
+    user, book = student_with_book()
+    seen: list[bytes] = []
+    for path, extra in [
+        (FILE, {"Range": "bytes=0-99"}),
+        (FILE, None),
+        (FILE, {"Range": "bytes=999999999-"}),  # a 416
+        ("Ünite 2/şarkı.mp3", {"Range": "bytes=1-"}),
+        ("missing.mp3", None),  # DCS's 404 to the presign request
+    ]:
+        response = fetch_raw(lms, "GET", media_path(book, path), {**bearer(user), **(extra or {})})
+        seen.append(str(response.headers).encode() + response.body)
+    assert dcs.stats.presigned_requests >= 1
+    assert dcs.store_stats.request_count >= 2
+    logs = [lms.log_path, *lms.log_path.parent.glob("*.log")]
+    text = "\n".join(p.read_text(errors="replace") for p in logs)
+    for secret in ("X-Amz-Signature", "X-Amz-Credential", dcs.store_url):
+        assert secret not in text
+        assert all(secret.encode() not in answer for answer in seen)
+    assert not any(b"x-store-path" in answer.lower() for answer in seen)
