@@ -171,6 +171,10 @@ DCS_EMULATOR_ROOT = env.path("DCS_EMULATOR_ROOT", default=BASE_DIR / "var" / "dc
 # serve go that way, when the account may presign.
 DCS_PRESIGNED = env.bool("DCS_PRESIGNED", default=False)
 DCS_PRESIGNED_LIFETIME = env.int("DCS_PRESIGNED_LIFETIME", default=3600)  # asked of DCS
+# The circuit breaker on DCS (shared through the cache): open after this many
+# consecutive failures, for this many seconds, then one probe at a time.
+DCS_BREAKER_FAILURES = env.int("DCS_BREAKER_FAILURES", default=5)
+DCS_BREAKER_RESET = env.float("DCS_BREAKER_RESET", default=10.0)
 # After DCS refused to presign (not an admin account): seconds before asking again.
 DCS_PRESIGN_RETRY_AFTER = env.int("DCS_PRESIGN_RETRY_AFTER", default=600)
 

@@ -101,6 +101,12 @@ class ObjectSource:
         url = urlsplit(self._url(obj))
         return StoreTarget(f"{url.scheme}://{url.netloc}", f"{url.path}?{url.query}")
 
+    def dcs_healthy(self) -> bool:
+        """Whether the breaker on DCS is closed (open or half-open: Django's own requests
+        find out, nginx is not sent)."""
+        breaker = self._dcs.breaker
+        return breaker is None or breaker.state() == "closed"
+
     def authorization(self) -> str:
         """The DCS `Authorization` value nginx sends when it reads from DCS (offload)."""
         return self._dcs.authorization()

@@ -124,6 +124,8 @@ class MediaResponder:
         in X-Dcs-Authorization, which it consumes and never forwards. Multipart
         answers stay with the streaming mode, which is exact for them.
         """
+        if not self._source.dcs_healthy():
+            return None  # streaming: the breaker answers 503, or this is its probe
         info = cache.get(obj.cache_key) or self._probe(obj)
         plan = plan_response(request, info.size, info.etag, max_parts=self._max_parts)
         if plan.is_multipart:

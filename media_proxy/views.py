@@ -1,6 +1,7 @@
 """The media API: thin views that authenticate, authorize, validate, then hand over."""
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -18,7 +19,15 @@ from rest_framework.views import APIView
 
 from books.access import get_readable_book
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
-from media_proxy.dcs import DCSError, DCSNotFound, DCSTimeout, UnservableName, get_dcs_client
+from media_proxy.dcs import (
+    CircuitOpen,
+    DCSError,
+    DCSNotFound,
+    DCSTimeout,
+    UnservableName,
+    get_breaker,
+    get_dcs_client,
+)
 from media_proxy.dcs.store import ObjectStoreClient
 from media_proxy.negotiation import AlwaysJSON
 from media_proxy.objects import MediaObject, ObjectSource
@@ -45,6 +54,14 @@ class GatewayTimeout(APIException):
     default_detail = "The storage service did not answer in time."
 
 
+class StorageUnavailable(APIException):
+    """DCS is failing (the circuit breaker is open) or this process has no room for media."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Media is unavailable for a moment. Please try again shortly."
+    default_code = "media_unavailable"
+
+
 class MediaNotServable(APIException):
     """The file exists, but the LMS cannot serve it in the form asked (not a DCS failure)."""
 
@@ -61,6 +78,7 @@ def get_responder() -> MediaResponder:
             connect_timeout=settings.DCS_CONNECT_TIMEOUT,
             read_timeout=settings.DCS_READ_TIMEOUT,
             pool_size=settings.DCS_POOL_SIZE,
+            breaker=get_breaker(),
         ),
         presigned=settings.DCS_PRESIGNED,
         url_lifetime=settings.DCS_PRESIGNED_LIFETIME,
@@ -149,6 +167,12 @@ class MediaView(MediaAPIView):
         return responder.respond(obj, client_request, stream)
 
 
+def unavailable(retry_after: float) -> StorageUnavailable:
+    error = StorageUnavailable()
+    error.wait = max(1, math.ceil(retry_after))  # DRF sends it as Retry-After
+    return error
+
+
 @contextmanager
 def dcs_errors_as_api_errors(record: StreamRecord) -> Iterator[None]:
     """What a DCS or content error means to the client (raised before any body byte)."""
@@ -156,6 +180,8 @@ def dcs_errors_as_api_errors(record: StreamRecord) -> Iterator[None]:
         yield
     except DCSNotFound:
         raise NotFound("Media not found.") from None
+    except CircuitOpen as error:
+        raise unavailable(error.retry_after) from None
     except (UnservableName, SubtitleError) as error:
         logger.warning("Cannot serve book %s path %r: %s", record.book, record.path, error)
         raise MediaNotServable(str(error)) from None

@@ -134,6 +134,8 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
         "MEDIA_MAX_STREAMS_PER_USER": "1000",
         # A test that makes the account a non-admin must not outlive its own requests.
         "DCS_PRESIGN_RETRY_AFTER": "1",
+        # Fault tests fail DCS on purpose; the breaker has its own server (test_isolation).
+        "DCS_BREAKER_FAILURES": "0",
         **extra,
     }
 

@@ -4,8 +4,15 @@
 cache by all worker processes), ``upstream`` streams an answer, ``errors`` names failures.
 """
 
-from media_proxy.dcs.client import PASSTHROUGH_STATUSES, DCSClient, get_dcs_client, serves_name
+from media_proxy.dcs.client import (
+    PASSTHROUGH_STATUSES,
+    DCSClient,
+    get_breaker,
+    get_dcs_client,
+    serves_name,
+)
 from media_proxy.dcs.errors import (
+    CircuitOpen,
     DCSAuthError,
     DCSError,
     DCSNotFound,
@@ -19,6 +26,7 @@ from media_proxy.dcs.upstream import UpstreamResponse
 
 __all__ = [
     "PASSTHROUGH_STATUSES",
+    "CircuitOpen",
     "DCSAuthError",
     "DCSClient",
     "DCSError",
@@ -29,6 +37,7 @@ __all__ = [
     "PresignNotAllowed",
     "UnservableName",
     "UpstreamResponse",
+    "get_breaker",
     "get_dcs_client",
     "serves_name",
 ]

@@ -7,10 +7,8 @@ rules. :func:`get_dcs_client` gives the one process-wide client.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import posixpath
-import re
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -19,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.core.cache.backends.base import BaseCache
 
+from media_proxy.dcs.breaker import CircuitBreaker, guarded
 from media_proxy.dcs.connections import dcs_session
 from media_proxy.dcs.errors import (
     DCSAuthError,
@@ -27,6 +26,7 @@ from media_proxy.dcs.errors import (
     DCSUnavailable,
     PresignNotAllowed,
     UnservableName,
+    error_detail,
 )
 from media_proxy.dcs.listing import DCSFile, flatten_listing
 from media_proxy.dcs.tokens import TokenStore
@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: Statuses handed back to the caller; every other one is raised.
 PASSTHROUGH_STATUSES = frozenset({200, 206, 416})
-
-ERROR_BODY_LIMIT = 4096  # bytes of an error answer read for its detail
 
 
 class DCSClient:
@@ -54,12 +52,14 @@ class DCSClient:
         pool_size: int,
         cache: BaseCache,
         session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._email = email
         self._password = password
         self._timeout = (connect_timeout, read_timeout)
         self.session = session if session is not None else dcs_session(pool_size)
+        self.breaker = breaker
         self.tokens = TokenStore(cache, self.base_url, email, login=self._fetch_token)
 
     def __repr__(self) -> str:
@@ -113,13 +113,16 @@ class DCSClient:
     def _fetch_token(self) -> str:
         """POST our credentials to DCS and return the access token (TokenStore keeps it)."""
         try:
-            response = self.session.post(
-                f"{self.base_url}/auth/login",
-                json={"email": self._email, "password": self._password},
-                headers={"Accept-Encoding": "identity"},
-                timeout=self._timeout,
-                allow_redirects=False,
-                stream=True,
+            response = guarded(
+                self.breaker,
+                lambda: self.session.post(
+                    f"{self.base_url}/auth/login",
+                    json={"email": self._email, "password": self._password},
+                    headers={"Accept-Encoding": "identity"},
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    stream=True,
+                ),
             )
         except requests.RequestException as exc:
             self._login_failed(f"{type(exc).__name__} talking to {self.base_url}")
@@ -182,13 +185,16 @@ class DCSClient:
         if headers:
             all_headers.update(headers)
         try:
-            return self.session.get(
-                url,
-                params=params,
-                headers=all_headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                stream=stream,
+            return guarded(
+                self.breaker,
+                lambda: self.session.get(
+                    url,
+                    params=params,
+                    headers=all_headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    stream=stream,
+                ),
             )
         except requests.Timeout as exc:  # ConnectTimeout and ReadTimeout (before the headers)
             kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"
@@ -233,26 +239,7 @@ class DCSClient:
 
     def _detail(self, response: requests.Response) -> str:
         """A short, secret-free description of an error answer's body."""
-        try:
-            body = next(response.iter_content(ERROR_BODY_LIMIT), b"")
-        except requests.RequestException:
-            return "unreadable body"
-        try:
-            detail: Any = json.loads(body)["detail"]
-        except (ValueError, KeyError, TypeError):
-            detail = body.decode("utf-8", "replace").strip() or "empty body"
-        if isinstance(detail, list):  # FastAPI validation errors; never echo their "input"
-            detail = "; ".join(
-                f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg', '?')}"
-                if isinstance(item, dict)
-                else "?"
-                for item in detail
-            )
-        text = str(detail)
-        for secret in (self._password, self._email, *(self.tokens.local or ())[:1]):
-            if isinstance(secret, str) and secret:
-                text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
-        return text[:300]
+        return error_detail(response, (self._password, self._email, *(self.tokens.local or ())[:1]))
 
 
 def serves_name(path: str) -> bool:
@@ -277,6 +264,17 @@ def _segment(value: str) -> str:
 
 
 @functools.cache
+def get_breaker() -> CircuitBreaker:
+    """The process's view of the breaker on DCS (its state lives in the shared cache)."""
+    return CircuitBreaker(
+        django_cache,
+        "dcs",
+        failures=settings.DCS_BREAKER_FAILURES,
+        reset=settings.DCS_BREAKER_RESET,
+    )
+
+
+@functools.cache
 def get_dcs_client() -> DCSClient:
     """The process-wide client, built from settings on first use."""
     return DCSClient(
@@ -287,4 +285,5 @@ def get_dcs_client() -> DCSClient:
         read_timeout=settings.DCS_READ_TIMEOUT,
         pool_size=settings.DCS_POOL_SIZE,
         cache=django_cache,
+        breaker=get_breaker(),
     )

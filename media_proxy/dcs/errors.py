@@ -1,5 +1,14 @@
 """The errors of the DCS client; ``str()`` of each is a clear message without secrets."""
 
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+
 
 class DCSError(Exception):
     """Base class; ``str()`` is a clear message without secrets."""
@@ -28,3 +37,38 @@ class UnservableName(DCSError):
 
 class PresignNotAllowed(DCSError):
     """DCS refuses presigned URLs to the LMS's account (not a DCS admin): no failure of DCS."""
+
+
+class CircuitOpen(DCSError):
+    """The DCS circuit breaker is open: DCS is failing, nothing was sent (-> 503)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("DCS is failing; the circuit breaker is open")
+        self.retry_after = retry_after
+
+
+ERROR_BODY_LIMIT = 4096  # bytes of an error answer read for its detail
+
+
+def error_detail(response: requests.Response, secrets: Iterable[object]) -> str:
+    """A short description of an error answer's body, with every secret masked."""
+    try:
+        body = next(response.iter_content(ERROR_BODY_LIMIT), b"")
+    except requests.RequestException:
+        return "unreadable body"
+    try:
+        detail: Any = json.loads(body)["detail"]
+    except (ValueError, KeyError, TypeError):
+        detail = body.decode("utf-8", "replace").strip() or "empty body"
+    if isinstance(detail, list):  # FastAPI validation errors; never echo their "input"
+        detail = "; ".join(
+            f"{'.'.join(map(str, item.get('loc', ())))}: {item.get('msg', '?')}"
+            if isinstance(item, dict)
+            else "?"
+            for item in detail
+        )
+    text = str(detail)
+    for secret in secrets:
+        if isinstance(secret, str) and secret:
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    return text[:300]

@@ -16,6 +16,7 @@ from types import TracebackType
 
 import requests
 
+from media_proxy.dcs.breaker import CircuitBreaker, guarded
 from media_proxy.dcs.connections import dcs_session
 from media_proxy.dcs.errors import DCSError, DCSNotFound, DCSTimeout, DCSUnavailable
 from media_proxy.dcs.upstream import UpstreamResponse
@@ -72,9 +73,11 @@ class ObjectStoreClient:
         read_timeout: float,
         pool_size: int,
         session: requests.Session | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._timeout = (connect_timeout, read_timeout)
         self.session = session if session is not None else dcs_session(pool_size)
+        self.breaker = breaker  # the store fails with DCS: one breaker for both
 
     def get(self, url: str, range_header: str | None) -> UpstreamResponse | Unsatisfiable:
         """The store's 200 or 206, or an `Unsatisfiable`; StoreRefused on 403/404."""
@@ -93,8 +96,11 @@ class ObjectStoreClient:
         if range_header is not None:
             headers["Range"] = range_header
         try:
-            return self.session.get(
-                url, headers=headers, timeout=self._timeout, allow_redirects=False, stream=True
+            return guarded(
+                self.breaker,
+                lambda: self.session.get(
+                    url, headers=headers, timeout=self._timeout, allow_redirects=False, stream=True
+                ),
             )
         except requests.Timeout as exc:
             kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"

@@ -1,0 +1,120 @@
+"""A circuit breaker on DCS, shared by every worker process through the cache.
+
+After `failures` consecutive DCS failures (a connect error, a timeout before
+the response head, a 5xx) it opens for `reset` seconds: requests fail at once
+with `CircuitOpen`, without touching DCS. Then one request at a time may
+probe DCS (half-open); its success closes the breaker, its failure opens it
+again. A 401, 404 or 416 is an answer, not a failure. Each transition is one
+WARNING line.
+
+State: `…:failures` (a counter), `…:open-until` (a wall-clock time) and
+`…:probe` (held by the one probing request). A request costs one cache round
+trip while the breaker is closed and healthy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+from django.core.cache.backends.base import BaseCache
+
+from media_proxy.dcs.errors import CircuitOpen
+
+logger = logging.getLogger(__name__)
+
+STATES = ("closed", "open", "half-open")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    probe: bool  # this request is the one half-open probe
+    failures: bool  # failures were counted before it: a success resets them
+
+
+class CircuitBreaker:
+    def __init__(self, cache: BaseCache, name: str, *, failures: int, reset: float) -> None:
+        self._cache = cache
+        self._threshold = failures
+        self._reset = reset
+        self._failures_key = f"breaker:{name}:failures"
+        self._open_key = f"breaker:{name}:open-until"
+        self._probe_key = f"breaker:{name}:probe"
+        self._name = name
+
+    def state(self) -> str:
+        open_until = self._call("get", self._open_key)
+        if open_until is None:
+            return "closed"
+        return "open" if open_until > time.time() else "half-open"
+
+    def before_request(self) -> Ticket:
+        """Raise CircuitOpen, or let the request go (one cache round trip)."""
+        if self._threshold <= 0:
+            return Ticket(probe=False, failures=False)
+        found = self._call("get_many", [self._open_key, self._failures_key]) or {}
+        open_until = found.get(self._open_key)
+        if open_until is not None:
+            wait = open_until - time.time()
+            if wait > 0:
+                raise CircuitOpen(wait)
+            if not self._call("add", self._probe_key, 1, max(int(self._reset), 1)):
+                raise CircuitOpen(1.0)  # another request is probing DCS
+            return Ticket(probe=True, failures=True)
+        return Ticket(probe=False, failures=bool(found.get(self._failures_key)))
+
+    def record(self, ticket: Ticket, ok: bool) -> None:
+        """What DCS did with the request `ticket` let through."""
+        if self._threshold <= 0:
+            return
+        if ok:
+            if ticket.probe:
+                self._call("delete_many", [self._open_key, self._probe_key, self._failures_key])
+                logger.warning("DCS circuit breaker %s: closed (DCS answered again)", self._name)
+            elif ticket.failures:
+                self._call("delete", self._failures_key)
+            return
+        if ticket.probe:
+            self._open("the half-open probe failed")
+            self._call("delete", self._probe_key)
+        elif self._increment() == self._threshold:
+            self._open(f"{self._threshold} consecutive failures")
+
+    def _open(self, why: str) -> None:
+        self._call("set", self._open_key, time.time() + self._reset, None)
+        self._call("set", self._failures_key, 0, None)
+        logger.warning("DCS circuit breaker %s: open for %s s (%s)", self._name, self._reset, why)
+
+    def _increment(self) -> int:
+        try:
+            return self._cache.incr(self._failures_key)
+        except ValueError:
+            self._call("add", self._failures_key, 0, None)
+            return self._call("incr", self._failures_key) or 1
+
+    def _call(self, method: str, *args: object) -> object:
+        """The cache down must not take media down: it then counts as closed."""
+        try:
+            return getattr(self._cache, method)(*args)
+        except Exception as exc:
+            logger.warning("Cache %s for the DCS breaker failed: %s", method, type(exc).__name__)
+            return None
+
+
+def guarded(
+    breaker: CircuitBreaker | None, send: Callable[[], requests.Response]
+) -> requests.Response:
+    """`send()` through the breaker: refused while it is open, its outcome recorded."""
+    if breaker is None:
+        return send()
+    ticket = breaker.before_request()
+    try:
+        response = send()
+    except requests.RequestException:  # connect error, timeout before the head
+        breaker.record(ticket, ok=False)
+        raise
+    breaker.record(ticket, ok=response.status_code < 500)
+    return response
