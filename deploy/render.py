@@ -13,11 +13,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from media_proxy import timeouts
 from media_proxy.headers import CONTENT_SECURITY_POLICY
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 DEFAULTS = {
     "MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY,
+    # The LMS's own time limits, unless given (the same names as its settings).
+    "DCS_CONNECT_TIMEOUT": str(timeouts.DCS_CONNECT_TIMEOUT),
+    "DCS_READ_TIMEOUT": str(timeouts.DCS_READ_TIMEOUT),
+    "MEDIA_SEND_TIMEOUT": str(timeouts.MEDIA_SEND_TIMEOUT),
     # No object store for presigned reads unless given (nothing listens on port 9).
     "STORE_ADDRESS": "127.0.0.1:9",
     "STORE_SCHEME": "http",

@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from media_proxy import timeouts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -49,6 +51,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the page's switch (cookie), else the browser's, else LANGUAGE_CODE.
+    "books.middleware.SiteLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -124,7 +128,11 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/books/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-LANGUAGE_CODE = "en-us"
+# The site's language: pages for a browser that asks for none of LANGUAGES, and the
+# language of a subtitle file without a language part (`lesson-1.vtt`).
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", "English"), ("tr", "Türkçe")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -140,6 +148,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # JSON for API clients and media elements; a tab opening a media URL gets pages.
+    "EXCEPTION_HANDLER": "media_proxy.exception_handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "media": env.str("MEDIA_THROTTLE_RATE", default="1200/min"),
         "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
@@ -161,8 +171,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 DCS_BASE_URL = env.str("DCS_BASE_URL", default="http://127.0.0.1:8081").rstrip("/")
 DCS_EMAIL = env.str("DCS_EMAIL", default="lms@dcs.local")
 DCS_PASSWORD = env.str("DCS_PASSWORD", default="dcs-dev-password")
-DCS_CONNECT_TIMEOUT = env.float("DCS_CONNECT_TIMEOUT", default=3.05)
-DCS_READ_TIMEOUT = env.float("DCS_READ_TIMEOUT", default=30.0)
+DCS_CONNECT_TIMEOUT = env.int("DCS_CONNECT_TIMEOUT", default=timeouts.DCS_CONNECT_TIMEOUT)
+DCS_READ_TIMEOUT = env.int("DCS_READ_TIMEOUT", default=timeouts.DCS_READ_TIMEOUT)
 # At least gunicorn's threads per process, or connections get discarded under load.
 DCS_POOL_SIZE = env.int("DCS_POOL_SIZE", default=64)
 DCS_EMULATOR_ROOT = env.path("DCS_EMULATOR_ROOT", default=BASE_DIR / "var" / "dcs")
@@ -187,6 +197,13 @@ MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
 MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
+# A player that accepts no byte for this long has its stream cut (nginx: send_timeout).
+MEDIA_SEND_TIMEOUT = env.int("MEDIA_SEND_TIMEOUT", default=timeouts.MEDIA_SEND_TIMEOUT)
+# The bulkhead: media requests running at once in one process. Three quarters of
+# gunicorn's threads (deploy/gunicorn.conf.py), so a quarter always serves the
+# rest of the LMS however many players pause or however long DCS hangs.
+_GUNICORN_THREADS = env.int("GUNICORN_THREADS", default=32 if MEDIA_NGINX_OFFLOAD else 64)
+MEDIA_MAX_CONCURRENT = env.int("MEDIA_MAX_CONCURRENT", default=max(1, _GUNICORN_THREADS * 3 // 4))
 # The object store origin (scheme://host[:port]) nginx's template was rendered
 # for (STORE_*): presigned reads of another origin are streamed by Django.
 MEDIA_NGINX_STORE_ORIGIN = env.str("MEDIA_NGINX_STORE_ORIGIN", default="")

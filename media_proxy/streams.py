@@ -1,13 +1,15 @@
-"""One media response's lifecycle: its stream slot and its one log line.
+"""One media response's lifecycle: its place in the bulkhead, its stream slot, its one
+log line.
 
-    with open_stream(record, slot) as stream:
+    with open_stream(record, slot, media_bulkhead()) as stream:
         response = responder.respond(obj, client_request, stream)
         return stream.hand_over(response)
 
 A response with a finished body (JSON errors, HEAD, 304/412/416, offload)
 ends the stream at once; a streamed body ends it when the server closes the
 body (`MediaBody.close`). An exception ends it with the error's status.
-Either way the slot is released and one `media_stream` line is logged, once.
+Either way the place and the slot are released and one `media_stream` line is
+logged, once.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ import enum
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.http import HttpResponseBase
 from rest_framework.exceptions import APIException
 
+from media_proxy.bulkhead import Bulkhead
 from media_proxy.throttling import StreamSlot
 
 stream_logger = logging.getLogger("media_proxy.streams")
@@ -66,14 +70,17 @@ class StreamRecord:
 class MediaStream:
     record: StreamRecord
     slot: StreamSlot
+    bulkhead: Bulkhead | None = None  # the place it holds, if any
     _ended: bool = False
 
     def end(self) -> None:
-        """Release the slot and log the record; only the first call counts."""
+        """Release the slot and the place, log the record; only the first call counts."""
         if self._ended:
             return
         self._ended = True
         self.slot.release()
+        if self.bulkhead is not None:
+            self.bulkhead.leave()
         self.record.log()
 
     def hand_over(self, response: HttpResponseBase) -> HttpResponseBase:
@@ -86,9 +93,22 @@ class MediaStream:
         return response
 
 
+class MediaBusy(APIException):
+    status_code = 503
+    default_detail = "Too many media requests are running. Please try again in a moment."
+    default_code = "media_busy"
+    wait = 1  # Retry-After
+
+
 @contextmanager
-def open_stream(record: StreamRecord, slot: StreamSlot) -> Iterator[MediaStream]:
-    stream = MediaStream(record, slot)
+def open_stream(
+    record: StreamRecord, slot: StreamSlot, bulkhead: Bulkhead
+) -> Iterator[MediaStream]:
+    """The stream's lifecycle; MediaBusy (503) at once when the bulkhead is full."""
+    if not bulkhead.enter():
+        slot.release()
+        raise MediaBusy()
+    stream = MediaStream(record, slot, bulkhead)
     try:
         yield stream
     except APIException as error:
@@ -96,5 +116,19 @@ def open_stream(record: StreamRecord, slot: StreamSlot) -> Iterator[MediaStream]
         stream.end()
         raise
     except BaseException:
-        stream.slot.release()  # a 500 is logged by Django itself
+        stream._ended = True  # a 500 is logged by Django itself
+        slot.release()
+        bulkhead.leave()
         raise
+
+
+def limit_send_time(environ: Mapping[str, Any], seconds: float) -> None:
+    """Cut the stream of a player that accepts no byte for `seconds` (a paused video, a
+    lost phone): the server's write then fails, the body is closed, DCS released.
+
+    gunicorn hands the client socket to the application (`gunicorn.socket`); under
+    other servers there is no such key and their own timeouts apply.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and seconds > 0:
+        sock.settimeout(seconds)

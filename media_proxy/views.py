@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from books.access import get_readable_book
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
+from media_proxy.bulkhead import media_bulkhead
 from media_proxy.dcs import (
     CircuitOpen,
     DCSError,
@@ -37,7 +38,7 @@ from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
 from media_proxy.responder import MediaResponder
 from media_proxy.signing import QUERY_PARAM, sign_link
-from media_proxy.streams import MediaStream, StreamRecord, open_stream
+from media_proxy.streams import MediaBusy, MediaStream, StreamRecord, limit_send_time, open_stream
 from media_proxy.subtitles import SubtitleError
 from media_proxy.throttling import MediaRateThrottle, StreamSlot, acquire_stream_slot
 
@@ -68,6 +69,10 @@ class MediaNotServable(APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This file cannot be served."
     default_code = "media_not_servable"
+
+
+# Errors whose one log line (if any) the media layer writes itself.
+SAID_ONCE = (BadGateway, GatewayTimeout, StorageUnavailable, MediaNotServable, MediaBusy)
 
 
 @cache
@@ -125,6 +130,14 @@ class MediaAPIView(APIView):
     permission_classes = [IsAuthenticated, SignedLinkScope]
     content_negotiation_class = AlwaysJSON
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, SAID_ONCE):
+            # Logged where it was decided (or shed on purpose): not again by
+            # django.request for every request.
+            response._has_been_logged = True
+        return response
+
 
 class MediaView(MediaAPIView):
     """GET/HEAD /api/v1/books/{book_id}/media/{asset_path}: the bytes, with full Range support."""
@@ -152,8 +165,14 @@ class MediaView(MediaAPIView):
                 request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
             )
         )
-        with open_stream(record, slot) as stream, dcs_errors_as_api_errors(record):
-            return stream.hand_over(self._respond(request, obj, offload, stream))
+        with (
+            open_stream(record, slot, media_bulkhead()) as stream,
+            dcs_errors_as_api_errors(record),
+        ):
+            response = stream.hand_over(self._respond(request, obj, offload, stream))
+        if response.streaming:
+            limit_send_time(request.META, settings.MEDIA_SEND_TIMEOUT)
+        return response
 
     def _respond(
         self, request: Request, obj: MediaObject, offload: bool, stream: MediaStream

@@ -136,6 +136,8 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
         "DCS_PRESIGN_RETRY_AFTER": "1",
         # Fault tests fail DCS on purpose; the breaker has its own server (test_isolation).
         "DCS_BREAKER_FAILURES": "0",
+        # Storm suites run hundreds of streams at once; the bulkhead has its own test.
+        "MEDIA_MAX_CONCURRENT": "1000",
         **extra,
     }
 

@@ -4,11 +4,13 @@ breaker, shared by two worker processes through a real Redis, over real sockets.
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 import redis
 
+from tests import media
 from tests.conftest import server_env, start_gunicorn, stop
 from tests.factories import bearer, student_with_book
 from tests.wire import fetch_raw, media_path
@@ -42,7 +44,7 @@ def lms(guarded_lms, redis_url, transactional_db, dcs):
     return guarded_lms
 
 
-def media(lms, user, book):
+def play(lms, user, book):
     return fetch_raw(lms, "GET", media_path(book, FILE), bearer(user))
 
 
@@ -55,9 +57,9 @@ def test_the_breaker_opens_after_failures_and_closes_after_recovery(lms, dcs):
     since = len(breaker_lines(lms))
     dcs.faults.status = 500
     for _ in range(FAILURES):
-        assert media(lms, user, book).status == 502
+        assert play(lms, user, book).status == 502
     dcs.stats.reset()
-    refused = [media(lms, user, book) for _ in range(10)]  # both workers, one shared state
+    refused = [play(lms, user, book) for _ in range(10)]  # both workers, one shared state
     assert {r.status for r in refused} == {503}
     assert all(json.loads(r.body)["detail"] for r in refused)
     assert all(1 <= int(r.headers["Retry-After"]) <= RESET for r in refused)
@@ -65,8 +67,8 @@ def test_the_breaker_opens_after_failures_and_closes_after_recovery(lms, dcs):
 
     dcs.faults.status = None
     time.sleep(RESET + 0.2)
-    assert media(lms, user, book).status == 200  # the half-open probe succeeds
-    assert all(media(lms, user, book).status == 200 for _ in range(4))
+    assert play(lms, user, book).status == 200  # the half-open probe succeeds
+    assert all(play(lms, user, book).status == 200 for _ in range(4))
     lines = breaker_lines(lms)[since:]
     assert len(lines) == 2
     assert "open" in lines[0]
@@ -83,7 +85,7 @@ def test_answers_that_are_not_failures_never_open_it(lms, dcs):
             lms, "GET", media_path(book, FILE), {**bearer(user), "Range": "bytes=99-"}
         )
         assert past_end.status == 416
-    assert media(lms, user, book).status == 200
+    assert play(lms, user, book).status == 200
 
 
 def test_a_hung_dcs_opens_it_and_media_fails_fast(lms, dcs):
@@ -91,11 +93,108 @@ def test_a_hung_dcs_opens_it_and_media_fails_fast(lms, dcs):
     dcs.faults.hang_all = True
     try:
         for _ in range(FAILURES):
-            assert media(lms, user, book).status == 504  # DCS_READ_TIMEOUT (1 s here)
+            assert play(lms, user, book).status == 504  # DCS_READ_TIMEOUT (1 s here)
         dcs.stats.reset()
-        assert media(lms, user, book).status == 503
+        assert play(lms, user, book).status == 503
         assert dcs.stats.request_count == 0  # answered without waiting on DCS
     finally:
         dcs.faults.hang_all = False
     time.sleep(RESET + 0.2)
-    assert media(lms, user, book).status == 200
+    assert play(lms, user, book).status == 200
+
+
+# --- the bulkhead ------------------------------------------------------------------------
+
+PLACES = 3
+SEND_TIMEOUT = 2
+BIG = "tricky/paused-64m.bin"  # larger than every socket buffer on the way
+
+
+@pytest.fixture(scope="module")
+def small_bulkhead(django_db_setup, dcs_server, tmp_path_factory):
+    from django.db import connection
+
+    env = server_env(
+        dcs_server.base_url,
+        connection.settings_dict["NAME"],
+        MEDIA_MAX_CONCURRENT=str(PLACES),
+        MEDIA_CHUNK_SIZE="16384",
+        MEDIA_SEND_TIMEOUT=str(SEND_TIMEOUT),
+    )
+    server = start_gunicorn(env, tmp_path_factory.mktemp("bulkhead") / "gunicorn.log")
+    yield server
+    stop(server.process)
+
+
+def paused_stream(lms, user, book) -> socket.socket:
+    """A player that asked for the whole file and stopped reading after the headers."""
+    sock = socket.create_connection(("127.0.0.1", int(lms.base_url.rsplit(":", 1)[1])))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    auth = bearer(user)["Authorization"]
+    sock.sendall(
+        f"GET {media_path(book, BIG)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: {auth}\r\nRange: bytes=0-\r\n\r\n".encode()
+    )
+    assert sock.recv(12) == b"HTTP/1.1 206"
+    return sock
+
+
+@pytest.fixture(scope="module")
+def big_file(media_root):
+    target = media_root / media.PUBLISHER / "books" / media.BOOK / BIG
+    target.parent.mkdir(exist_ok=True)
+    with target.open("wb") as file:
+        file.truncate(64 * 1024 * 1024)  # sparse
+    return target
+
+
+def test_paused_players_past_the_bulkhead_get_503_and_pages_stay_up(
+    small_bulkhead, big_file, transactional_db, dcs
+):
+    user, book = student_with_book()
+    paused = [paused_stream(small_bulkhead, user, book) for _ in range(PLACES)]
+    try:
+        refused = fetch_raw(small_bulkhead, "GET", media_path(book, BIG), bearer(user))
+        assert refused.status == 503
+        assert refused.headers["Retry-After"] == "1"
+        assert json.loads(refused.body)["detail"]
+        login = fetch_raw(small_bulkhead, "GET", "/accounts/login/", {})
+        assert login.status == 200  # the rest of the LMS keeps its threads
+    finally:
+        for sock in paused:
+            sock.close()
+    assert eventually_plays(small_bulkhead, user, book)  # closed streams give their places back
+
+
+def test_a_paused_stream_is_cut_after_the_send_timeout(
+    small_bulkhead, big_file, transactional_db, dcs
+):
+    user, book = student_with_book()
+    since = len(small_bulkhead.log_lines())
+    paused = [paused_stream(small_bulkhead, user, book) for _ in range(PLACES)]
+    try:
+        # The players never read again: the LMS cuts them and frees their places.
+        assert eventually_plays(small_bulkhead, user, book, within=SEND_TIMEOUT + 5)
+        records = [
+            json.loads(line.split("media_stream ", 1)[1])
+            for line in small_bulkhead.log_lines()[since:]
+            if "media_stream " in line and BIG in line
+        ]
+        assert len(records) == PLACES
+        for record in records:
+            assert record["outcome"] == "client_aborted"
+            assert record["bytes_sent"] < big_file.stat().st_size
+            assert record["duration_ms"] >= SEND_TIMEOUT * 1000
+    finally:
+        for sock in paused:
+            sock.close()
+
+
+def eventually_plays(lms, user, book, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        response = fetch_raw(lms, "GET", media_path(book, "data/hello.txt"), bearer(user))
+        if response.status == 200:
+            return True
+        time.sleep(0.2)
+    return False

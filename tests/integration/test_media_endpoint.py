@@ -175,6 +175,7 @@ def test_without_presign_rights_a_name_dcs_cannot_serve_is_a_clear_422(
     target.parent.mkdir(exist_ok=True)
     target.write_bytes(b"song")
     dcs.admin = False
+    since = len(lms.log_lines())
     try:
         for _ in range(2):
             response = get(lms, book, name, user)
@@ -184,6 +185,10 @@ def test_without_presign_rights_a_name_dcs_cannot_serve_is_a_clear_422(
         assert dcs.stats.object_requests == 0
         if not lms.presigned:
             assert dcs.stats.presigned_requests <= 1 + lms.offload  # then it is remembered
+            said = [line for line in lms.log_lines()[since:] if name.split("/")[1] in line]
+            said = [line for line in said if "media_stream" not in line]
+            assert len(said) == 2  # one line per request
+            assert all(" WARNING " in line for line in said)
     finally:
         time.sleep(1.1)  # the LMS forgets the refusal after DCS_PRESIGN_RETRY_AFTER (1 s here)
 
