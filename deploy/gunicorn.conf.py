@@ -7,6 +7,7 @@ overridden from the environment.
 
 import multiprocessing
 import os
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
@@ -34,3 +35,15 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 25.1+ opens ~/.gunicorn/gunicorn.ctl by default: several instances on
 # one host (or one CI machine) would take it from each other.
 control_socket_disable = True
+
+# Prometheus multi-process mode (media_proxy/metrics.py): the workers write their
+# samples to one folder, a new one for each start unless PROMETHEUS_MULTIPROC_DIR is
+# given (then empty it before each start); a dead worker's live gauges are dropped.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lms-metrics-")
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

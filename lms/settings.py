@@ -160,6 +160,8 @@ REST_FRAMEWORK = {
 # and the site is served over HTTPS behind a proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TESTING)
+# Load balancers and scrapers ask over plain HTTP, from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG and not TESTING)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG or TESTING else 31536000)
@@ -197,6 +199,9 @@ MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
 MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
+# Who may read /metrics (addresses or networks as gunicorn sees them; behind nginx,
+# nginx's address: the shipped template refuses /metrics from outside).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])
 # A player that accepts no byte for this long has its stream cut (nginx: send_timeout).
 MEDIA_SEND_TIMEOUT = env.int("MEDIA_SEND_TIMEOUT", default=timeouts.MEDIA_SEND_TIMEOUT)
 # The bulkhead: media requests running at once in one process. Three quarters of

@@ -44,10 +44,11 @@ logger = logging.getLogger(__name__)
 KINDS = ("video", "audio", "image", "subtitle", "other")
 SUBTITLE_EXTENSIONS = (".vtt", ".srt")
 PLAYABLE_KINDS = ("video", "audio")
-#: a book page lets this many players (the first ones) load their metadata; the
-#: rest load when played, so a long book never opens more streams than the
-#: per-user limit (MEDIA_MAX_STREAMS_PER_USER) allows or fires one request per track
-PRELOAD_METADATA_LIMIT = 8
+#: a book page lets this many players load their metadata with the page; the rest
+#: load when played. A long book thus never fires a request per track, nor opens
+#: more streams than a browser's connections to one host (6) or the per-user
+#: limit (MEDIA_MAX_STREAMS_PER_USER) allow.
+PRELOAD_METADATA_LIMIT = 6
 #: stems (case-insensitive) of the image shown as a book's cover
 COVER_STEMS = ("cover", "kapak", "front", "on-kapak", "ön-kapak")
 
@@ -386,15 +387,17 @@ def build_outline(files: list[DCSFile]) -> BookOutline:
 
 
 def limit_preload(outline: BookOutline, limit: int = PRELOAD_METADATA_LIMIT) -> BookOutline:
-    """The first `limit` players (page order) load their metadata, the others only when played."""
-    remaining = limit
+    """`limit` players load their metadata with the page, the others only when played:
+    videos first (one without metadata is a black box; an audio bar works without), each
+    kind in page order."""
+    players = [e for e in outline.entries() if e.playable and not e.unavailable]
+    ranked = sorted(players, key=lambda e: e.kind != "video")  # stable: page order kept
+    eager = {id(e) for e in ranked[:limit]}
 
     def entry(e: Entry) -> Entry:
-        nonlocal remaining
-        if not e.playable or e.unavailable:
+        if not e.playable or e.unavailable or id(e) in eager:
             return e
-        remaining -= 1
-        return e if remaining >= 0 else dataclasses.replace(e, preload="none")
+        return dataclasses.replace(e, preload="none")
 
     sections = tuple(
         dataclasses.replace(s, entries=tuple(entry(e) for e in s.entries)) for s in outline.sections

@@ -26,6 +26,7 @@ from typing import Any
 from django.http import HttpResponseBase
 from rest_framework.exceptions import APIException
 
+from media_proxy import metrics
 from media_proxy.bulkhead import Bulkhead
 from media_proxy.throttling import StreamSlot
 
@@ -58,6 +59,8 @@ class StreamRecord:
 
     def log(self) -> None:
         stream_logger.info("media_stream %s", self)
+        metrics.media_responses.labels(self.status, self.outcome.value).inc()
+        metrics.media_bytes.inc(self.bytes_sent)
 
     def __str__(self) -> str:
         fields = {k: v for k, v in vars(self).items() if k != "started"}
@@ -81,6 +84,7 @@ class MediaStream:
         self.slot.release()
         if self.bulkhead is not None:
             self.bulkhead.leave()
+            metrics.streams_in_flight.dec()
         self.record.log()
 
     def hand_over(self, response: HttpResponseBase) -> HttpResponseBase:
@@ -107,7 +111,9 @@ def open_stream(
     """The stream's lifecycle; MediaBusy (503) at once when the bulkhead is full."""
     if not bulkhead.enter():
         slot.release()
+        metrics.bulkhead_rejections.inc()
         raise MediaBusy()
+    metrics.streams_in_flight.inc()
     stream = MediaStream(record, slot, bulkhead)
     try:
         yield stream
@@ -119,6 +125,7 @@ def open_stream(
         stream._ended = True  # a 500 is logged by Django itself
         slot.release()
         bulkhead.leave()
+        metrics.streams_in_flight.dec()
         raise
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import requests
 from django.core.cache.backends.base import BaseCache
 
+from media_proxy import metrics
 from media_proxy.dcs.errors import CircuitOpen
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class CircuitBreaker:
             if ticket.probe:
                 self._call("delete_many", [self._open_key, self._probe_key, self._failures_key])
                 logger.warning("DCS circuit breaker %s: closed (DCS answered again)", self._name)
+                metrics.breaker_transitions.labels("closed").inc()
             elif ticket.failures:
                 self._call("delete", self._failures_key)
             return
@@ -87,6 +89,7 @@ class CircuitBreaker:
         self._call("set", self._open_key, time.time() + self._reset, None)
         self._call("set", self._failures_key, 0, None)
         logger.warning("DCS circuit breaker %s: open for %s s (%s)", self._name, self._reset, why)
+        metrics.breaker_transitions.labels("open").inc()
 
     def _increment(self) -> int:
         try:
@@ -111,10 +114,17 @@ def guarded(
     if breaker is None:
         return send()
     ticket = breaker.before_request()
+    started = time.monotonic()
     try:
         response = send()
     except requests.RequestException:  # connect error, timeout before the head
+        metrics.dcs_latency.observe(time.monotonic() - started)
+        metrics.dcs_failures.inc()
         breaker.record(ticket, ok=False)
         raise
-    breaker.record(ticket, ok=response.status_code < 500)
+    metrics.dcs_latency.observe(time.monotonic() - started)
+    ok = response.status_code < 500
+    if not ok:
+        metrics.dcs_failures.inc()
+    breaker.record(ticket, ok=ok)
     return response

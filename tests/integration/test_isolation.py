@@ -64,6 +64,14 @@ def test_the_breaker_opens_after_failures_and_closes_after_recovery(lms, dcs):
     assert all(json.loads(r.body)["detail"] for r in refused)
     assert all(1 <= int(r.headers["Retry-After"]) <= RESET for r in refused)
     assert dcs.stats.request_count == 0  # refused without touching DCS
+    health = fetch_raw(lms, "GET", "/healthz", {})
+    assert health.status == 200  # a load balancer keeps the node: pages still work
+    assert json.loads(health.body) == {"status": "ok", "database": "ok", "dcs_breaker": "open"}
+    scraped = metrics(lms)
+    assert scraped["lms_dcs_breaker_state"] == 2
+    assert scraped['lms_dcs_breaker_transitions_total{state="open"}'] == 1
+    assert scraped["lms_dcs_failures_total"] == FAILURES
+    assert scraped['lms_media_responses_total{outcome="error",status="503"}'] == 10
 
     dcs.faults.status = None
     time.sleep(RESET + 0.2)
@@ -74,6 +82,18 @@ def test_the_breaker_opens_after_failures_and_closes_after_recovery(lms, dcs):
     assert "open" in lines[0]
     assert "closed" in lines[1]
     assert all(" WARNING " in line for line in lines)
+
+
+def metrics(lms) -> dict[str, float]:
+    """The samples of GET /metrics (both workers added up), by name and labels."""
+    scraped = fetch_raw(lms, "GET", "/metrics", {})
+    assert scraped.status == 200
+    samples = {}
+    for line in scraped.body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
 
 
 def test_answers_that_are_not_failures_never_open_it(lms, dcs):

@@ -185,3 +185,8 @@ def test_presigned_urls_never_reach_a_client_or_a_log(request, transactional_db,
         assert secret not in text
         assert all(secret.encode() not in answer for answer in seen)
     assert not any(b"x-store-path" in answer.lower() for answer in seen)
+
+
+def test_metrics_are_for_this_host_only(lms_server, lms_offload_server):
+    assert fetch_raw(lms_server, "GET", "/metrics", {}).status == 200  # loopback
+    assert fetch_raw(lms_offload_server, "GET", "/metrics", {}).status == 403  # via nginx
