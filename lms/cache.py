@@ -1,0 +1,199 @@
+"""Cache backends: Django's own, plus shared counters that cost one round trip.
+
+`settings.CACHES` picks these for `CACHE_URL` (redis:// and locmemcache://). Every
+other cache call is Django's. What is added:
+
+- `RedisCache` keeps one `redis.Redis` client (and its connection pool) per process
+  and server, where Django builds a client on every call and a pool per thread.
+- Counters (the throttle's windows, the stream slots): `count`, `count_up_to` and
+  `uncount`, each atomic and one round trip (a Lua script on Redis), where Django's
+  `incr` is EXISTS then INCRBY: two round trips, and a key that expires between them
+  comes back without an expiry.
+- `LocMemCache` keeps counters apart from the entries it evicts: its MAX_ENTRIES
+  culls the least recently used entries, which with a few hundred active users
+  were the live counters, so the per-user limits silently reset. A counter is
+  dropped only when it expires or comes back to zero.
+
+`media_proxy.throttling` uses these when the backend has them (`Counters`) and
+falls back to Django's add/incr/touch/decr on any other backend.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from django.core.cache.backends import locmem
+from django.core.cache.backends import redis as django_redis
+
+
+@runtime_checkable
+class Counters(Protocol):
+    def count(self, key: str, timeout: int) -> int:
+        """Add one; a new counter expires after `timeout` seconds (a fixed window)."""
+
+    def count_up_to(self, key: str, limit: int, timeout: int) -> int:
+        """Add one unless that passes `limit`. Returns the count it would reach: over
+        `limit` means refused and nothing changed; otherwise the counter's expiry is
+        renewed to `timeout` (a lease)."""
+
+    def uncount(self, key: str) -> None:
+        """Take one back; a counter at zero is dropped, a missing one stays missing."""
+
+
+# --- Redis ------------------------------------------------------------------------
+
+# INCR, and an expiry only if the key has none (EXPIRE NX, on any Redis version).
+_COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+_COUNT_UP_TO = """
+local n = redis.call('INCR', KEYS[1])
+if n > tonumber(ARGV[1]) then
+  if n == 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return n
+"""
+_UNCOUNT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n
+"""
+
+# One client per (server, options) per process: redis.Redis is thread-safe, its pool
+# hands each thread a connection, and it resets itself in a forked child.
+_clients: dict[tuple[str, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+class RedisCacheClient(django_redis.RedisCacheClient):
+    def get_client(self, key: str | None = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        try:
+            return self._shared[index]
+        except (AttributeError, KeyError):
+            pass
+        server = self._servers[index]
+        shared_key = (server, repr(sorted(self._pool_options.items())))
+        with _clients_lock:
+            client = _clients.get(shared_key)
+            if client is None:
+                pool = self._pool_class.from_url(server, **self._pool_options)
+                client = self._client(connection_pool=pool)
+                client.lms_scripts = {
+                    "count": client.register_script(_COUNT),
+                    "count_up_to": client.register_script(_COUNT_UP_TO),
+                    "uncount": client.register_script(_UNCOUNT),
+                }
+                _clients[shared_key] = client
+        self.__dict__.setdefault("_shared", {})[index] = client
+        return client
+
+    def run_script(self, name: str, key: str, *args: int) -> int:
+        client = self.get_client(key, write=True)
+        return int(client.lms_scripts[name](keys=[key], args=list(args)))
+
+
+class RedisCache(django_redis.RedisCache):
+    """Django's RedisCache: one client per process, counters in one round trip."""
+
+    def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = RedisCacheClient
+
+    def count(self, key: str, timeout: int) -> int:
+        key = self.make_and_validate_key(key)
+        return self._cache.run_script("count", key, max(1, int(timeout)))
+
+    def count_up_to(self, key: str, limit: int, timeout: int) -> int:
+        key = self.make_and_validate_key(key)
+        return self._cache.run_script("count_up_to", key, int(limit), max(1, int(timeout)))
+
+    def uncount(self, key: str) -> None:
+        key = self.make_and_validate_key(key)
+        self._cache.run_script("uncount", key)
+
+
+# --- local memory -----------------------------------------------------------------
+
+# Like Django's locmem stores: shared by every thread's instance of a named cache.
+_counters: dict[str, dict[str, list[float]]] = {}  # name -> key -> [value, expires at]
+_counter_locks: dict[str, threading.Lock] = {}
+
+
+class LocMemCache(locmem.LocMemCache):
+    """Django's LocMemCache (per process), with counters that are never evicted while live."""
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        super().__init__(name, params)
+        self._counters = _counters.setdefault(name, {})
+        self._counter_lock = _counter_locks.setdefault(name, threading.Lock())
+        self._next_sweep = 0.0
+
+    def _live(self, key: str, now: float) -> list[float] | None:
+        entry = self._counters.get(key)
+        if entry is not None and entry[1] <= now:
+            del self._counters[key]
+            return None
+        return entry
+
+    def _sweep(self, now: float) -> None:
+        """Drop expired counters, at most once a second: memory stays bounded by live ones."""
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 1.0
+        for key in [k for k, (_, expires) in self._counters.items() if expires <= now]:
+            del self._counters[key]
+
+    def count(self, key: str, timeout: int) -> int:
+        key = self.make_and_validate_key(key)
+        now = time.time()
+        with self._counter_lock:
+            self._sweep(now)
+            entry = self._live(key, now)
+            if entry is None:
+                self._counters[key] = entry = [0, now + timeout]
+            entry[0] += 1
+            return int(entry[0])
+
+    def count_up_to(self, key: str, limit: int, timeout: int) -> int:
+        key = self.make_and_validate_key(key)
+        now = time.time()
+        with self._counter_lock:
+            self._sweep(now)
+            entry = self._live(key, now)
+            value = (entry[0] if entry else 0) + 1
+            if value > limit:
+                return int(value)
+            if entry is None:
+                self._counters[key] = entry = [0, 0.0]
+            entry[0], entry[1] = value, now + timeout
+            return int(value)
+
+    def uncount(self, key: str) -> None:
+        key = self.make_and_validate_key(key)
+        with self._counter_lock:
+            entry = self._live(key, time.time())
+            if entry is None:
+                return
+            entry[0] -= 1
+            if entry[0] <= 0:
+                del self._counters[key]
+
+    def counter(self, key: str) -> int | None:
+        """A counter's value (None when there is none): for tests and the shell."""
+        key = self.make_and_validate_key(key)
+        with self._counter_lock:
+            entry = self._live(key, time.time())
+            return None if entry is None else int(entry[0])
+
+    def clear(self) -> None:
+        super().clear()
+        with self._counter_lock:
+            self._counters.clear()
