@@ -16,13 +16,17 @@ UPSTREAM_ROUNDS = 20  # ... and counted
 LOAD_CLIENTS = 200  # figure 5
 LOAD_SECONDS = 15.0
 LOAD_FULL_EVERY = 10  # every n-th operation of a load client plays the whole file
-RPS_CLIENTS = 32  # figure 6
-RPS_SECONDS = 10.0
+RPS_CLIENTS = 32  # figure 6: per row, on each database
+RPS_SECONDS = 4.0
 RPS_ROUNDS = 2
+DEFAULTS_SECONDS = 4.0  # figure 7: per row
+THREAD_SWEEP = (16, 32, 64, 128)  # figure 7: gunicorn threads per process, offload mode
+THREAD_SWEEP_CLIENTS = 128
 
 RSS_TARGET_MIB = 16
-RPS_TARGET = 0.8
-WATCHDOG_SECONDS = 600
+# Figure 6's targets: requests per second as a share of the plain view's, same server.
+PLAIN_TARGETS = {"offloaded": 0.30, "streamed": 0.20, "me": 0.45}
+WATCHDOG_SECONDS = 900
 
 MB = 1e6
 MiB = 1024 * 1024

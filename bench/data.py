@@ -28,6 +28,17 @@ USERS = 200  # one reader per concurrent client, as in a class of students
 
 
 @dataclass
+class Credentials:
+    """One database's readers: the book's id there and each reader's three credentials."""
+
+    database_url: str
+    book_id: str
+    tokens: list[str]  # one DRF token per reader, all assigned the book
+    sessions: list[str]  # one session key per reader (the `sessionid` cookie)
+    links: list[str]  # one signed link (`?sig=`) per reader, for RANDOM
+
+
+@dataclass
 class Dataset:
     storage_root: Path
     database: Path
@@ -35,6 +46,8 @@ class Dataset:
     tokens: list[str]  # one DRF token per reader, all assigned the book
     random_content: bytes
     small_content: bytes
+    sqlite: Credentials | None = None
+    postgres: Credentials | None = None  # when the run has a PostgreSQL cluster
 
     @property
     def token(self) -> str:
@@ -62,9 +75,13 @@ def build_storage(root: Path) -> tuple[bytes, bytes]:
 
 SEED_SCRIPT = f"""
 import json
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from books.models import Book, BookAssignment, Publisher
+from media_proxy.signing import sign_link
 
 publisher = Publisher.objects.create(name={PUBLISHER!r})
 book = Book.objects.create(
@@ -77,12 +94,28 @@ users = User.objects.bulk_create(
 users = list(User.objects.filter(username__startswith="bench-student-").order_by("username"))
 BookAssignment.objects.bulk_create([BookAssignment(book=book, user=user) for user in users])
 tokens = [Token.objects.create(user=user).key for user in users]
-print("BENCH-SEED " + json.dumps({{"book": str(book.pk), "tokens": tokens}}))
+SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
+sessions = []
+for user in users:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    sessions.append(session.session_key)
+links = [sign_link(user.pk, str(book.pk), {RANDOM!r})[0] for user in users]
+print("BENCH-SEED " + json.dumps(
+    {{"book": str(book.pk), "tokens": tokens, "sessions": sessions, "links": links}}
+))
 """
 
 
-def django_env(database: Path) -> dict[str, str]:
-    """The settings every LMS process of the benchmark shares (see `servers.lms_env`)."""
+def sqlite_url(database: Path) -> str:
+    return f"sqlite:///{database}"
+
+
+def django_env(database_url: str) -> dict[str, str]:
+    """The settings every LMS process of the benchmark shares (see `servers.start_gunicorn`)."""
     return {
         **os.environ,
         "DEBUG": "false",
@@ -91,30 +124,36 @@ def django_env(database: Path) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database_url,
     }
 
 
-def seed_database(database: Path) -> tuple[str, list[str]]:
-    """Migrate a fresh SQLite file; create a published book, readers assigned to it, tokens."""
-    env = django_env(database)
+def seed_database(database_url: str) -> Credentials:
+    """Migrate a fresh database; a published book, readers assigned to it, their credentials."""
+    env = django_env(database_url)
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run(
-        [*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120
+        [*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=180
     )
     result = subprocess.run(
         [*manage, "shell", "-c", SEED_SCRIPT],
         cwd=ROOT,
         env=env,
         check=True,
-        timeout=60,
+        timeout=120,
         capture_output=True,
         text=True,
     )
     for line in result.stdout.splitlines():
         if line.startswith("BENCH-SEED "):
             seeded = json.loads(line.removeprefix("BENCH-SEED "))
-            return seeded["book"], seeded["tokens"]
+            return Credentials(
+                database_url,
+                seeded["book"],
+                seeded["tokens"],
+                seeded["sessions"],
+                seeded["links"],
+            )
     raise RuntimeError(f"seeding printed no ids: {result.stdout!r} {result.stderr!r}")
 
 
@@ -122,5 +161,13 @@ def build(workdir: Path) -> Dataset:
     storage = workdir / "storage"
     random_content, small_content = build_storage(storage)
     database = workdir / "bench.sqlite3"
-    book_id, tokens = seed_database(database)
-    return Dataset(storage, database, book_id, tokens, random_content, small_content)
+    sqlite = seed_database(sqlite_url(database))
+    return Dataset(
+        storage,
+        database,
+        sqlite.book_id,
+        sqlite.tokens,
+        random_content,
+        small_content,
+        sqlite=sqlite,
+    )

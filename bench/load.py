@@ -21,17 +21,29 @@ from bench.clients import RANGE_LENGTH, TIMEOUT, CheckFailed, check_range, error
 READ_PIECE = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What one reader adds to every request: headers (a bearer token, a session
+    cookie) or a query string (a signed link)."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+
+
 @dataclass
 class LoadSpec:
     port: int
     headers: dict[str, str]
     path: str
-    kind: str  # "media": 64 KiB random ranges (+ full plays); "plain": GET, expect 200
+    # "media": 64 KiB random ranges (+ full plays); "plain": GET, expect 200;
+    # "decision": a 64 KiB range from an offload-mode gunicorn without nginx in
+    # front: expect its 206 with X-Accel-Redirect and no body (Django's work only)
+    kind: str
     content: bytes | None = None  # the file's bytes, for "media"
     full_every: int = 0  # every n-th operation of a client plays the whole file (0: never)
     start_at: float = 0.0  # time.monotonic() values, shared by all processes
     end_at: float = 0.0
-    authorizations: list[str] | None = None  # client i sends authorizations[i]: one user each
+    credentials: list[Credential] | None = None  # client i uses credentials[i]: one user each
 
 
 @dataclass
@@ -66,8 +78,11 @@ class _Client:
         self.conn: http.client.HTTPConnection | None = None
         self.local = LoadResult()
         self.headers = dict(spec.headers)
-        if spec.authorizations:
-            self.headers["Authorization"] = spec.authorizations[index % len(spec.authorizations)]
+        self.path = spec.path
+        if spec.credentials:
+            credential = spec.credentials[index % len(spec.credentials)]
+            self.headers.update(credential.headers)
+            self.path += credential.query
 
     def run(self) -> None:
         spec = self.spec
@@ -82,6 +97,8 @@ class _Client:
             try:
                 if spec.kind == "plain":
                     self._plain()
+                elif spec.kind == "decision":
+                    self._decision()
                 elif spec.full_every and operation % spec.full_every == 0:
                     self._full_play()
                 else:
@@ -105,25 +122,34 @@ class _Client:
         self.local.bytes += received
 
     def _plain(self) -> None:
-        response, ttfb = timed_get(self.conn, self.spec.path, self.headers)
+        response, ttfb = timed_get(self.conn, self.path, self.headers)
         body = response.read()
         if response.status != 200:
             raise CheckFailed(f"status {response.status}")
         self._record("plain", ttfb, len(body))
+
+    def _decision(self) -> None:
+        start = self.rng.randrange(0, len(self.spec.content) - RANGE_LENGTH + 1)
+        headers = {**self.headers, "Range": f"bytes={start}-{start + RANGE_LENGTH - 1}"}
+        response, ttfb = timed_get(self.conn, self.path, headers)
+        response.read()
+        if response.status != 206 or not response.getheader("X-Accel-Redirect"):
+            raise CheckFailed(f"status {response.status}, no X-Accel-Redirect")
+        self._record("range", ttfb, 0)
 
     def _range(self) -> None:
         content = self.spec.content
         start = self.rng.randrange(0, len(content) - RANGE_LENGTH + 1)
         last = start + RANGE_LENGTH - 1
         headers = {**self.headers, "Range": f"bytes={start}-{last}"}
-        response, ttfb = timed_get(self.conn, self.spec.path, headers)
+        response, ttfb = timed_get(self.conn, self.path, headers)
         body = response.read()
         check_range(response, body, content, start, last)
         self._record("range", ttfb, len(body))
 
     def _full_play(self) -> None:
         content = self.spec.content
-        response, ttfb = timed_get(self.conn, self.spec.path, self.headers)
+        response, ttfb = timed_get(self.conn, self.path, self.headers)
         if response.status != 200:
             response.read()
             raise CheckFailed(f"status {response.status}")

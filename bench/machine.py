@@ -12,7 +12,7 @@ from importlib import metadata
 import psutil
 
 from bench.data import ROOT
-from bench.servers import gunicorn_version, nginx_version
+from bench.servers import gunicorn_version, nginx_version, postgres_version
 
 
 def cpu_model() -> str:
@@ -70,7 +70,7 @@ def machine_lines(started: datetime.datetime, code: str) -> list[str]:
         f"tools:   Python {sys.version.split()[0]}, nginx {nginx_version()},"
         f" gunicorn {gunicorn_version()}, Django {metadata.version('Django')},"
         f" requests {metadata.version('requests')}, urllib3 {metadata.version('urllib3')},"
-        f" curl {curl_version()}",
+        f" curl {curl_version()}, PostgreSQL {postgres_version()}",
     ]
 
 

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 
 from bench.clients import percentile
 from bench.config import (
+    DEFAULTS_SECONDS,
     LOAD_CLIENTS,
     LOAD_SECONDS,
     MB,
+    PLAIN_TARGETS,
     RPS_CLIENTS,
     RPS_ROUNDS,
     RPS_SECONDS,
-    RPS_TARGET,
     RSS_TARGET_MIB,
     SEEK_REQUESTS,
     SEEK_ROUNDS,
+    THREAD_SWEEP_CLIENTS,
     THREADS,
     THROUGHPUT_TRIES,
     UPSTREAM_ROUNDS,
@@ -29,7 +31,9 @@ from bench.config import (
 from bench.data import USERS
 from bench.results import (
     ConcurrentPath,
-    RatePair,
+    Defaults,
+    RequestCost,
+    RequestCosts,
     RssGrowth,
     SeekLatency,
     Throughput,
@@ -59,9 +63,22 @@ FIGURE_NOTES = {
     " accepted by the reference nginx during the run (stub_status), filling each"
     " worker's pool included; 'pool is full' = urllib3 dropped a connection because"
     " more requests were in flight in a worker than DCS_POOL_SIZE.",
-    "6": f"figure 6: {RPS_CLIENTS} keep-alive clients (2 processes), {RPS_SECONDS:.0f} s per"
-    f" row in {RPS_ROUNDS} alternating slices, ranges byte-checked; the django rows"
-    " (streaming mode, no nginx) are extra.",
+    "6": f"figure 6: {RPS_CLIENTS} keep-alive clients (2 processes), one reader each, "
+    f"{RPS_SECONDS:.0f} s per row in {RPS_ROUNDS} rounds that take every row of a database in "
+    "turn; ranges byte-checked. The reference is the plain view (/ping: every middleware, "
+    "no database, no cache) on the streaming gunicorn; streamed rows and /me run on that "
+    "gunicorn, offloaded rows through the shipped nginx template in front of an offload "
+    "gunicorn on the same database. 'x plain' = requests per second as a share of the plain "
+    "view's (what the targets judge); 'CPU' = the same share of requests per CPU second of "
+    "the LMS's own processes (gunicorn, and nginx for the nginx rows), which the load "
+    "clients' own CPU does not blur. 'redis/db' = redis-server and PostgreSQL CPU per request"
+    " (SQLite runs inside the workers).",
+    "7": f"figure 7: each row {DEFAULTS_SECONDS:.0f} s, rows of a setting interleaved. Threads:"
+    f" gunicorn in offload mode without nginx ({THREAD_SWEEP_CLIENTS} clients, 64 KiB ranges"
+    " answered with X-Accel-Redirect: Django's whole decision, no bytes moved). Access log:"
+    " gunicorn's own log line to a file vs none. CONN_MAX_AGE: a connection opened per"
+    " request vs the persistent default (with health checks). MEDIA_CHUNK_SIZE comes from"
+    " figure 1's sweep.",
 }
 
 
@@ -214,32 +231,77 @@ def _concurrent_rows(
     return rows
 
 
-def requests_per_second(result: list[RatePair]) -> Section:
-    rows = []
-    for pair in result:
-        media, view = pair.media, pair.view
-        met = None
-        if pair.has_target:
-            met = media.per_second / view.per_second >= RPS_TARGET and media.errors == 0
-        rows.append(
-            row(
-                "6 req/s" if pair.has_target else "",
-                f"{media.path}, 64 KiB ranges",
-                f"{media.per_second:,.0f} req/s (p99 {ms(media.p99)}, errors {media.errors})",
-                ratio(media.per_second, view.per_second, "/me"),
-                f">= {RPS_TARGET:.2f}x /me" if pair.has_target else "",
-                met,
+def _cost_value(item: RequestCost) -> str:
+    errors = ", ".join(f"{kind}: {count}" for kind, count in item.error_kinds.items())
+    return (
+        f"{item.per_second:,.0f} req/s, CPU {item.lms_cpu_ms:.2f} ms/req"
+        f" (+ redis/db {item.support_cpu_ms:.2f}), p99 {ms(item.p99)}, errors {item.errors}"
+        + (f" ({errors})" if errors else "")
+    )
+
+
+def _versus(item: RequestCost, reference: RequestCost, name: str) -> str:
+    if not reference.per_second or not item.per_second or not item.lms_cpu_ms:
+        return "n/a"
+    return (
+        f"{item.per_second / reference.per_second:.2f}x {name}"
+        f" (CPU {reference.lms_cpu_ms / item.lms_cpu_ms:.2f}x)"
+    )
+
+
+def requests_per_second(result: list[RequestCosts]) -> Section:
+    rows, failed = [], False
+    for costs in result:
+        fig = f"6 per request, {costs.database}"
+        if costs.missing:
+            rows.append(row(fig, "every path", f"not measured: {costs.missing}"))
+            continue
+        reference = costs.rows[0]
+        me = next(item for item in costs.rows if item.role == "me")
+        for item in costs.rows:
+            failed = failed or item.errors > 0
+            target = PLAIN_TARGETS.get(item.role)
+            if item is reference:
+                shown = REFERENCE
+            else:
+                shown = _versus(item, reference, "plain")
+                if item.role in ("streamed", "offloaded"):
+                    shown += f", {item.per_second / me.per_second:.2f}x /me"
+            met = None
+            if target is not None:
+                met = item.per_second / reference.per_second >= target and item.errors == 0
+            rows.append(
+                row(
+                    fig if item is reference else "",
+                    item.path,
+                    _cost_value(item),
+                    shown,
+                    f">= {target:.2f}x plain" if target is not None else "",
+                    met,
+                )
             )
-        )
-        rows.append(
-            row(
-                "",
-                view.path,
-                f"{view.per_second:,.0f} req/s (p99 {ms(view.p99)}, errors {view.errors})",
-                REFERENCE,
-            )
-        )
-    return Section(rows, [FIGURE_NOTES["6"]])
+    return Section(rows, [FIGURE_NOTES["6"]], failed=failed)
+
+
+def defaults(result: Defaults) -> Section:
+    fig, rows = "7 defaults", []
+    best_count, best = max(result.threads, key=lambda pair: pair[1].per_second)
+    for count, item in result.threads:
+        shown = "1.00 (best)" if count == best_count else _versus(item, best, "best")
+        rows.append(row(fig if not rows else "", item.path, _cost_value(item), shown))
+    rows.append(row("", "best threads per process, offload mode", str(best_count)))
+    for off, on in result.access_log:
+        rows.append(row("", off.path, _cost_value(off), REFERENCE))
+        rows.append(row("", on.path, _cost_value(on), _versus(on, off, "off")))
+    for _, fresh, kept in result.conn_max_age:
+        rows.append(row("", fresh.path, _cost_value(fresh), REFERENCE))
+        label = kept.path.replace("default", f"CONN_MAX_AGE={result.conn_max_age_default}")
+        rows.append(row("", label, _cost_value(kept), _versus(kept, fresh, "CONN_MAX_AGE=0")))
+    errors = [item for _, item in result.threads] + [
+        item for pair in result.access_log for item in pair
+    ]
+    errors += [item for _, a, b in result.conn_max_age for item in (a, b)]
+    return Section(rows, [FIGURE_NOTES["7"]], failed=any(item.errors for item in errors))
 
 
 def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> list[str]:
@@ -255,13 +317,16 @@ def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> 
         " no token: a stand-in for DCS, not DCS). django, offload and the chunk sweep read"
         " from it; django->emulator reads from the DCS emulator (Python, 32 KiB chunks).",
         f"LMS: gunicorn {WORKERS} gthread workers x {THREADS} threads (deploy/gunicorn.conf.py,"
-        " access log off), DEBUG off, LOG_LEVEL=WARNING, SQLite (CONN_MAX_AGE default),"
+        " access log off), DEBUG off, LOG_LEVEL=WARNING, SQLite, and PostgreSQL for figure 6's"
+        " second half (a throwaway local cluster, fsync off; CONN_MAX_AGE and"
+        " CONN_HEALTH_CHECKS as shipped unless inherited),"
         + cache_note
         + "; offload = the shipped deploy/nginx/lms.conf.template (nginx: 2 workers,"
         " access log off).",
-        f"{USERS} readers, each with a DRF token and the book assigned; load"
-        " clients each use their own. MEDIA_THROTTLE_RATE=1000000/min and"
-        " MEDIA_MAX_STREAMS_PER_USER=1000: the limits are evaluated on every request but"
+        f"{USERS} readers, each with a DRF token, a session and a signed link, and the book"
+        " assigned; load clients each use their own. MEDIA_THROTTLE_RATE=1000000/min and"
+        " MEDIA_MAX_STREAMS_PER_USER=1000 and MEDIA_MAX_CONCURRENT = the threads (the bulkhead):"
+        " the limits are evaluated on every request but"
         " never refuse (the load is far above one real player).",
         "Clients, servers and upstreams all share this machine's cores and loopback.",
         "LMS settings inherited from the environment: "

@@ -75,17 +75,34 @@ class ConcurrentPath:
 
 
 @dataclass
-class RequestRate:
+class RequestCost:
+    """Figures 6 and 7, one row: requests per second under load, and what each cost in CPU."""
+
     path: str
+    role: str  # "plain" (the reference and its nginx twin), "me", "streamed", "offloaded", ...
     per_second: float
     errors: int
     p99: float
+    lms_cpu_ms: float  # per request: the LMS's own processes (gunicorn, + nginx in front)
+    support_cpu_ms: float  # per request: redis-server and PostgreSQL
+    requests: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
-class RatePair:
-    """Figure 6, one pair: media ranges and the minimal view on the same server."""
+class RequestCosts:
+    """Figure 6 on one database: the plain view first (the reference), then the rest."""
 
-    media: RequestRate
-    view: RequestRate
-    has_target: bool  # offload mode: the pair the target is about
+    database: str
+    rows: list[RequestCost]
+    missing: str = ""  # why this database was not measured
+
+
+@dataclass
+class Defaults:
+    """Figure 7: the measurements behind the shipped defaults."""
+
+    threads: list[tuple[int, RequestCost]]  # offload decisions per gunicorn thread count
+    access_log: list[tuple[RequestCost, RequestCost]]  # (off, on) per path
+    conn_max_age: list[tuple[str, RequestCost, RequestCost]]  # (database, 0, the default)
+    conn_max_age_default: int = 0

@@ -1,4 +1,4 @@
-"""`python -m bench`: set up, measure figures 1-6 side by side, print one table.
+"""`python -m bench`: set up, measure figures 1-7 side by side, print one table.
 
 Progress goes to stderr; the table goes to stdout, bench-results/latest.txt
 (full runs) and docs/bench-results.md (every run, as Markdown). Exit status 0
@@ -50,10 +50,11 @@ FIGURES = [
     Figure("5", "200 concurrent clients", figures_load.concurrency, report.concurrency),
     Figure(
         "6",
-        "offload requests per second",
+        "per-request cost against the plain view",
         figures_load.requests_per_second,
         report.requests_per_second,
     ),
+    Figure("7", "defaults from measurements", figures_load.defaults, report.defaults),
 ]
 
 

@@ -23,7 +23,7 @@ from string import Template
 
 import psutil
 
-from bench.data import ROOT, Dataset, django_env
+from bench.data import ROOT, Dataset, django_env, sqlite_url
 from local_servers import (
     emulator_command,
     free_port,
@@ -38,7 +38,15 @@ NGINX = "/usr/sbin/nginx"
 PR_SET_PDEATHSIG = 1
 # Settings the benchmark decides; the rest of the environment is passed through
 # (and reported) so a run can try a setting: `CONN_MAX_AGE=60 make bench`.
-LMS_SETTING_PREFIXES = ("DCS_", "MEDIA_", "GUNICORN_", "CACHE_URL", "CONN_MAX_AGE")
+LMS_SETTING_PREFIXES = (
+    "DCS_",
+    "MEDIA_",
+    "GUNICORN_",
+    "CACHE_URL",
+    "CACHE_MAX_ENTRIES",
+    "CONN_MAX_AGE",
+    "CONN_HEALTH_CHECKS",
+)
 
 
 def _die_with_parent() -> None:
@@ -52,6 +60,7 @@ class Processes:
 
     workdir: Path
     started: list[tuple[subprocess.Popen, int]] = field(default_factory=list)
+    cleanups: list = field(default_factory=list)  # callables, run after every process stopped
 
     def spawn(
         self, name: str, argv: list[str], env: dict[str, str] | None = None, stop=signal.SIGTERM
@@ -80,6 +89,32 @@ class Processes:
     def stop_all(self) -> None:
         stopping, self.started = list(reversed(self.started)), []
         stop_processes(stopping)
+        cleanups, self.cleanups = list(reversed(self.cleanups)), []
+        for cleanup in cleanups:
+            cleanup()
+
+
+# --- PostgreSQL -------------------------------------------------------------------
+
+
+def start_postgres_cluster(procs: Processes):
+    """A throwaway cluster (local_servers.postgres), removed when the run ends."""
+    from local_servers.postgres import start_postgres
+
+    # 2 servers x 2 workers x up to 128 threads each may hold a persistent connection.
+    cluster = start_postgres(max_connections=600, popen_extra={"preexec_fn": _die_with_parent})
+    procs.cleanups.append(cluster.remove)
+    return cluster
+
+
+def postgres_version() -> str:
+    from local_servers.postgres import postgres_bin
+
+    binary = postgres_bin("postgres")
+    if binary is None:
+        return "not installed"
+    result = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return result.stdout.strip().rsplit(" ", 1)[-1] if result.stdout else "unknown"
 
 
 # --- nginx ------------------------------------------------------------------------
@@ -130,12 +165,12 @@ def start_reference_nginx(
 
 
 def start_offload_nginx(
-    procs: Processes, lms_address: str, dcs_address: str
+    procs: Processes, lms_address: str, dcs_address: str, directory_name: str = "nginx-offload"
 ) -> tuple[subprocess.Popen, int]:
     """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does."""
     port = free_port()
     site = lms_site_config(port, lms_address, dcs_address, procs.workdir / "static")
-    return _start_nginx(procs, "nginx-offload", site, port), port
+    return _start_nginx(procs, directory_name, site, port), port
 
 
 def nginx_version() -> str:
@@ -192,13 +227,14 @@ def emulator_call(port: int, action: str, method: str = "GET") -> dict:
 # --- gunicorn ---------------------------------------------------------------------
 
 GUNICORN_CONFIG = """\
-# The shipped deploy/gunicorn.conf.py, with the access log off so no
-# per-request log line is part of the measurement.
+# The shipped deploy/gunicorn.conf.py, with the access log off (as shipped) unless
+# a figure measures it on.
+import os
 import runpy
 
 _shipped = runpy.run_path({path!r})
 globals().update({{k: v for k, v in _shipped.items() if not k.startswith("__")}})
-accesslog = None
+accesslog = os.environ.get("BENCH_GUNICORN_ACCESSLOG") or None
 # No control socket: the default path ($HOME/.gunicorn/gunicorn.ctl) is one per
 # user, and the benchmark must not take it from another gunicorn.
 control_socket_disable = True
@@ -210,6 +246,10 @@ class Gunicorn:
     name: str
     process: subprocess.Popen
     port: int
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     @property
     def address(self) -> str:
@@ -231,6 +271,7 @@ def start_gunicorn(
     *,
     workers: int,
     threads: int,
+    database_url: str | None = None,
     **settings: str,
 ) -> Gunicorn:
     config = procs.workdir / "gunicorn.bench.conf.py"
@@ -238,7 +279,7 @@ def start_gunicorn(
         config.write_text(GUNICORN_CONFIG.format(path=str(ROOT / "deploy" / "gunicorn.conf.py")))
     port = free_port()
     env = {
-        **django_env(data.database),
+        **django_env(database_url or sqlite_url(data.database)),
         "DCS_BASE_URL": dcs_base_url,
         "DCS_EMAIL": "lms@dcs.local",
         "DCS_PASSWORD": "dcs-dev-password",
@@ -249,6 +290,8 @@ def start_gunicorn(
         # but never refuse: the load is synthetic, far above one real player.
         "MEDIA_THROTTLE_RATE": os.environ.get("MEDIA_THROTTLE_RATE", "1000000/min"),
         "MEDIA_MAX_STREAMS_PER_USER": os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000"),
+        # The bulkhead too: every thread may serve media (figure 5 runs 100 clients a worker).
+        "MEDIA_MAX_CONCURRENT": os.environ.get("MEDIA_MAX_CONCURRENT", str(threads)),
         **settings,
     }
     process = procs.spawn(
@@ -264,3 +307,19 @@ def gunicorn_version() -> str:
     import gunicorn
 
     return gunicorn.__version__
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and its children, reaped ones included."""
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        children = root.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total

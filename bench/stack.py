@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import data as bench_data
 from bench.clients import Target, get
 from bench.config import CHUNK_SIZES, THREADS, WORKERS
-from bench.data import BIG, BOOK, HUGE, PUBLISHER, RANDOM, SMALL, Dataset
+from bench.data import BIG, BOOK, HUGE, PUBLISHER, RANDOM, SMALL, Dataset, seed_database
 from bench.servers import (
     Gunicorn,
     Processes,
     start_emulator,
     start_gunicorn,
     start_offload_nginx,
+    start_postgres_cluster,
     start_redis,
     start_reference_nginx,
 )
@@ -54,10 +57,30 @@ class Stack:
     emulator_port: int
     reference_port: int
     redis_port: int | None = None
-    lms: dict[str, Gunicorn] = field(default_factory=dict)  # streaming, offload, emulator
+    redis_pid: int | None = None
+    # streaming, offload, emulator; on PostgreSQL: pg, pg-offload
+    lms: dict[str, Gunicorn] = field(default_factory=dict)
     sweep: dict[str, Gunicorn] = field(default_factory=dict)  # chunk-size label -> server
     offload_port: int = 0
+    # the nginx in front of each offload server ("offload", "pg-offload"): (pid, port)
+    offload_nginx: dict[str, tuple[int, int]] = field(default_factory=dict)
+    postgres: Any = None  # local_servers.postgres.Postgres, when the run has one
+    postgres_missing: str = ""  # why not
     targets: Targets | None = None
+    cache_databases: Iterator[int] = field(default_factory=lambda: iter(range(16)))
+
+    def lms_server(self, name: str, dcs: str, **settings: str) -> Gunicorn:
+        """A gunicorn of the LMS (not waited for), with a Redis database of its own."""
+        if self.redis_port is not None:  # one database each: no server sees another's entries
+            database = next(self.cache_databases)
+            settings["CACHE_URL"] = f"redis://127.0.0.1:{self.redis_port}/{database}"
+        return start_gunicorn(
+            self.procs, name, self.data, dcs, workers=WORKERS, threads=THREADS, **settings
+        )
+
+    @property
+    def reference_url(self) -> str:
+        return f"http://127.0.0.1:{self.reference_port}"
 
     def stop_sweep(self) -> None:
         """The chunk-size servers are done: no idle workers under the concurrent load."""
@@ -69,7 +92,8 @@ def start_stack(workdir: Path, procs: Processes, cache: str, progress) -> Stack:
     progress("building the object store and the database (migrate)")
     data = bench_data.build(workdir)
     stack = _start_upstreams(workdir, procs, data, cache)
-    progress("starting gunicorn (streaming, offload, emulator-backed, 3 chunk sizes)")
+    _start_postgres(stack, progress)
+    progress("starting gunicorn (streaming, offload, emulator-backed, 3 chunk sizes, PostgreSQL)")
     _start_lms(stack)
     stack.targets = _targets(stack)
     progress("warming up and checking every path returns the right bytes")
@@ -85,38 +109,58 @@ def _start_upstreams(workdir: Path, procs: Processes, data: Dataset, cache: str)
     stack = Stack(workdir, procs, data, cache, emulator_port, reference_port)
     if cache == "redis":
         redis, stack.redis_port = start_redis(procs)
+        stack.redis_pid = redis.pid
         wait_for_port(stack.redis_port, redis)
     return stack
 
 
+def _start_postgres(stack: Stack, progress) -> None:
+    """A throwaway PostgreSQL cluster, migrated and seeded like the SQLite file."""
+    from local_servers.postgres import postgres_bin
+
+    if postgres_bin("initdb") is None:
+        stack.postgres_missing = "PostgreSQL is not installed (apt-get install -y postgresql)"
+        return
+    progress("starting a throwaway PostgreSQL cluster (initdb, migrate, seed)")
+    stack.postgres = start_postgres_cluster(stack.procs)
+    stack.data.postgres = seed_database(stack.postgres.url)
+
+
 def _start_lms(stack: Stack) -> None:
-    reference_url = f"http://127.0.0.1:{stack.reference_port}"
+    reference_url = stack.reference_url
     emulator_url = f"http://127.0.0.1:{stack.emulator_port}"
-    cache_databases = iter(range(16))
-
-    def lms(name: str, dcs: str, **settings: str) -> Gunicorn:
-        if stack.redis_port is not None:  # one database each: no server sees another's entries
-            database = next(cache_databases)
-            settings["CACHE_URL"] = f"redis://127.0.0.1:{stack.redis_port}/{database}"
-        return start_gunicorn(
-            stack.procs, name, stack.data, dcs, workers=WORKERS, threads=THREADS, **settings
-        )
-
+    lms = stack.lms_server
     stack.lms = {
         "django": lms("gunicorn-django", reference_url),
         "offload": lms("gunicorn-offload", reference_url, MEDIA_NGINX_OFFLOAD="true"),
         "emulator": lms("gunicorn-emulator", emulator_url),
     }
+    if stack.postgres is not None:
+        database_url = stack.postgres.url
+        stack.lms["pg"] = lms("gunicorn-pg", reference_url, database_url=database_url)
+        stack.lms["pg-offload"] = lms(
+            "gunicorn-pg-offload",
+            reference_url,
+            MEDIA_NGINX_OFFLOAD="true",
+            database_url=database_url,
+        )
     stack.sweep = {
         label: lms(f"gunicorn-chunk-{size}", reference_url, MEDIA_CHUNK_SIZE=str(size))
         for label, size in CHUNK_SIZES.items()
     }
     for server in [*stack.lms.values(), *stack.sweep.values()]:
         wait_for_port(server.port, server.process, timeout=90)
-    offload_nginx, stack.offload_port = start_offload_nginx(
-        stack.procs, stack.lms["offload"].address, f"127.0.0.1:{stack.reference_port}"
-    )
-    wait_for_port(stack.offload_port, offload_nginx)
+    for name in ("offload", "pg-offload"):
+        if name in stack.lms:
+            nginx, port = start_offload_nginx(
+                stack.procs,
+                stack.lms[name].address,
+                f"127.0.0.1:{stack.reference_port}",
+                directory_name=f"nginx-{name}",
+            )
+            wait_for_port(port, nginx)
+            stack.offload_nginx[name] = (nginx.pid, port)
+    stack.offload_port = stack.offload_nginx["offload"][1]
 
 
 def _targets(stack: Stack) -> Targets:

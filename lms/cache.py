@@ -72,7 +72,18 @@ _clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
 
 
+# Connections one process may open to Redis. redis-py's pool allows 100 and then
+# raises MaxConnectionsError; a gthread process runs up to GUNICORN_THREADS requests
+# at once, each holding a connection for the length of a command. Connections are
+# opened only as needed. OPTIONS {"max_connections": n} in CACHES overrides it.
+MAX_CONNECTIONS = 1024
+
+
 class RedisCacheClient(django_redis.RedisCacheClient):
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        options.setdefault("max_connections", MAX_CONNECTIONS)
+        super().__init__(servers, **options)
+
     def get_client(self, key: str | None = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
         try:

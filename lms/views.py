@@ -4,9 +4,9 @@ from django.http import HttpRequest, HttpResponse
 
 
 def ping(request: HttpRequest) -> HttpResponse:
-    """GET /healthz: "ok", through every middleware, touching neither the database nor the cache.
+    """GET /ping: "ok", through every middleware, touching neither the database nor the cache.
 
-    A load balancer's liveness check, and the benchmark's reference ("plain Django view,
-    same server"): the cost any request pays before a view does its own work.
+    The benchmark's reference ("plain Django view, same server"): the cost any request
+    pays before a view does its own work. /healthz (lms.operations) checks the database.
     """
     return HttpResponse(b"ok", content_type="text/plain")

@@ -5,9 +5,11 @@ from unittest import mock
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
+from django.http import Http404
 
-from books.access import can_read_book, readable_books
+from books.access import can_read_book, get_readable_book, readable_books
 from books.models import Book, BookAssignment
 from tests.factories import assign, make_book, make_user
 
@@ -24,10 +26,20 @@ def frozen_now():
 
 
 def readable(user, book) -> bool:
-    """The function's answer, after checking the queryset says the same."""
+    """The function's answer, after checking the queryset and get_readable_book say the same."""
     answer = can_read_book(user, book)
     assert readable_books(user).filter(pk=book.pk).exists() == answer
+    assert fetched_readable(user, book.pk) == answer
     return answer
+
+
+def fetched_readable(user, book_id) -> bool:
+    try:
+        fetched = get_readable_book(user, book_id)
+    except PermissionDenied:
+        return False
+    assert fetched.pk == book_id
+    return True
 
 
 STATUSES = [Book.Status.DRAFT, Book.Status.PUBLISHED, Book.Status.ARCHIVED]
@@ -166,3 +178,50 @@ def test_book_folder_is_unique_per_publisher():
     make_book(book_name="same")
     with pytest.raises(IntegrityError):
         make_book(book_name="same")
+
+
+def test_get_readable_book_costs_one_query_for_a_student(django_assert_num_queries):
+    book = make_book(status=Book.Status.PUBLISHED)
+    user = make_user()
+    group = Group.objects.create(name="Class 7A")
+    user.groups.add(group)
+    assign(book, group=group)
+    with django_assert_num_queries(1):
+        fetched = get_readable_book(user, str(book.pk))
+        publisher = fetched.publisher.name  # loaded by the same statement
+    assert fetched == book
+    assert (fetched.title, fetched.book_name, fetched.status) == (
+        book.title,
+        book.book_name,
+        book.status,
+    )
+    assert publisher == book.publisher.name
+    assert fetched.publisher == book.publisher
+
+
+@pytest.mark.parametrize("who", ["member", "superuser"])
+def test_get_readable_book_costs_one_query_for_a_member_or_superuser(
+    django_assert_num_queries, who
+):
+    book = make_book(status=Book.Status.DRAFT)
+    user = make_user(is_superuser=who == "superuser")
+    if who == "member":
+        book.publisher.members.add(user)
+    with django_assert_num_queries(1):
+        assert get_readable_book(user, book.pk).publisher.name == book.publisher.name
+
+
+@pytest.mark.parametrize("book_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_get_readable_book_is_404_for_no_such_book(book_id):
+    with pytest.raises(Http404):
+        get_readable_book(make_user(is_superuser=True), book_id)
+
+
+def test_get_readable_book_is_403_for_an_existing_book_not_readable():
+    book = make_book(status=Book.Status.DRAFT)
+    user = make_user()
+    assign(book, user=user)  # a draft is not readable by assignment
+    with pytest.raises(PermissionDenied):
+        get_readable_book(user, book.pk)
+    with pytest.raises(PermissionDenied):
+        get_readable_book(AnonymousUser(), book.pk)

@@ -1,0 +1,121 @@
+"""The LMS on PostgreSQL under gunicorn, with the shipped persistent connections
+(CONN_MAX_AGE, CONN_HEALTH_CHECKS): connections outlive requests, and a restarted
+PostgreSQL leaves no broken connection behind (the next requests all succeed)."""
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from local_servers.postgres import postgres_bin, start_postgres
+from tests import media
+from tests.conftest import IN_CI, ROOT, server_env, start_gunicorn, stop
+
+pytestmark = [pytest.mark.wire, pytest.mark.tools]
+
+CLIENTS = 12
+REQUESTS = 60
+
+SEED = f"""
+import json
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from books.models import Book, BookAssignment, Publisher
+
+publisher = Publisher.objects.create(name={media.PUBLISHER!r})
+book = Book.objects.create(
+    publisher=publisher, book_name={media.BOOK!r}, title="Postgres book", status="published"
+)
+user = get_user_model().objects.create_user(username="pg-student", password="pw-test-123")
+BookAssignment.objects.create(book=book, user=user)
+token = Token.objects.create(user=user).key
+print("SEEDED " + json.dumps({{"book": str(book.pk), "token": token}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    if postgres_bin("initdb") is None:
+        message = "PostgreSQL is not installed (apt: postgresql; see .ci/run)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    server = start_postgres(max_connections=100)
+    yield server
+    server.remove()
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def on_postgres(postgres, dcs_server, tmp_path_factory):
+    """gunicorn (2 workers, the shipped database settings) on a migrated, seeded PostgreSQL."""
+    env = server_env(dcs_server.base_url, "unused", DATABASE_URL=postgres.url)
+    for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        env.pop(name, None)  # the shipped defaults
+    manage(env, "migrate", "--no-input", "-v", "0")
+    seeded = next(
+        json.loads(line.removeprefix("SEEDED "))
+        for line in manage(env, "shell", "-c", SEED).splitlines()
+        if line.startswith("SEEDED ")
+    )
+    server = start_gunicorn(env, tmp_path_factory.mktemp("pg") / "gunicorn.log", workers=2)
+    yield server, seeded
+    stop(server.process)
+
+
+def lms_connections(postgres) -> int:
+    return postgres.sql(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = 'lms' AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )[0][0]
+
+
+def burst(server, seeded) -> list[int]:
+    """REQUESTS requests from CLIENTS concurrent clients: /me and 1 KiB media ranges."""
+    headers = {"Authorization": f"Bearer {seeded['token']}"}
+    media_url = server.url(f"/api/v1/books/{seeded['book']}/media/data/random-1m.bin")
+
+    def one(index: int) -> int:
+        if index % 2:
+            return requests.get(server.url("/api/v1/me"), headers=headers, timeout=10).status_code
+        ranged = {**headers, "Range": f"bytes={index}-{index + 1023}"}
+        return requests.get(media_url, headers=ranged, timeout=10).status_code
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        return list(pool.map(one, range(REQUESTS)))
+
+
+def expected() -> list[int]:
+    return [206 if index % 2 == 0 else 200 for index in range(REQUESTS)]
+
+
+def test_connections_outlive_requests_and_survive_a_postgres_restart(on_postgres, postgres):
+    server, seeded = on_postgres
+    assert burst(server, seeded) == expected()
+    kept = lms_connections(postgres)
+    assert kept >= 2, "persistent connections stay open between requests"
+
+    postgres.restart()  # fast shutdown: every connection the workers hold is cut
+    assert lms_connections(postgres) == 0
+
+    assert burst(server, seeded) == expected()
+    assert burst(server, seeded) == expected()
+    assert lms_connections(postgres) >= 1, "the workers reconnected"
+    log = "\n".join(server.log_lines())
+    assert "Internal Server Error" not in log
+    assert "OperationalError" not in log

@@ -1,0 +1,112 @@
+"""lms.cache.RedisCache against a real redis-server: one client per process, counters
+atomic in one command (one round trip), limits that hold for 1,000 users."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+from django.core.cache import caches
+
+from media_proxy.throttling import TooManyStreams, acquire_stream_slot
+
+pytestmark = [pytest.mark.wire, pytest.mark.tools]
+
+USERS = 1_000
+
+
+@pytest.fixture
+def redis_cache(settings, redis_url):
+    settings.CACHES = {"default": {"BACKEND": "lms.cache.RedisCache", "LOCATION": redis_url}}
+    server = redis.Redis.from_url(redis_url)
+    server.flushdb()
+    yield caches["default"]
+    server.flushdb()
+
+
+def test_each_counter_call_is_one_round_trip(redis_cache, monkeypatch):
+    redis_cache.count("warm", 60)  # loads the scripts once per server
+    acquire_stream_slot(1, 2, 600).release()
+    replies = []
+    original = redis.connection.Connection.read_response
+
+    def counted(self, *args, **kwargs):
+        replies.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "read_response", counted)
+    assert redis_cache.count("window", 60) == 1
+    assert len(replies) == 1
+    slot = acquire_stream_slot(2, 2, 600)
+    assert len(replies) == 2
+    slot.release()
+    assert len(replies) == 3
+
+
+def test_one_client_per_process(redis_cache):
+    clients = set()
+
+    def use_cache():
+        backend = caches["default"]  # each thread has its own backend object
+        backend.count("shared", 60)
+        clients.add(id(backend._cache.get_client(write=True)))
+
+    threads = [threading.Thread(target=use_cache) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(clients) == 1
+
+
+def test_many_threads_at_once_never_run_out_of_connections(redis_cache):
+    """A gthread worker runs 64-128 requests at once; redis-py's default pool stops at 100."""
+    client = redis_cache._cache.get_client(write=True)
+    assert client.connection_pool.max_connections >= 1024
+    start = threading.Barrier(200)
+
+    def count(_):
+        start.wait()
+        return redis_cache.count("burst", 60)
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        results = list(pool.map(count, range(200)))
+    assert sorted(results) == list(range(1, 201))
+
+
+def test_counters_are_atomic_and_expire(redis_cache, redis_url):
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda _: redis_cache.count("hits", 60), range(2000)))
+    assert sorted(results) == list(range(1, 2001))
+    server = redis.Redis.from_url(redis_url)
+    key = redis_cache.make_key("hits")
+    assert 0 < server.ttl(key) <= 60
+    assert redis_cache.get("hits") == 2000  # still a plain Django cache entry
+
+
+def test_a_refused_slot_does_not_renew_the_lease(redis_cache, redis_url):
+    server = redis.Redis.from_url(redis_url)
+    acquire_stream_slot(3, 1, 600)
+    key = redis_cache.make_key("media:streams:3")
+    server.expire(key, 100)  # time passed since the grant
+    with pytest.raises(TooManyStreams):
+        acquire_stream_slot(3, 1, 600)
+    assert server.ttl(key) <= 100
+    assert int(server.get(key)) == 1
+
+
+def test_released_slots_leave_no_key_behind(redis_cache, redis_url):
+    acquire_stream_slot(4, 2, 600).release()
+    assert not redis.Redis.from_url(redis_url).exists(redis_cache.make_key("media:streams:4"))
+    redis_cache.uncount("media:streams:never")  # a missing counter stays missing
+    assert redis_cache.get("media:streams:never") is None
+
+
+def test_stream_limits_hold_for_a_thousand_users(redis_cache):
+    slots = [acquire_stream_slot(user, 2, 600) for user in range(USERS) for _ in range(2)]
+    for user in range(USERS):
+        with pytest.raises(TooManyStreams):
+            acquire_stream_slot(user, 2, 600)
+    for slot in slots:
+        slot.release()
+    assert all(acquire_stream_slot(user, 2, 600).key for user in range(USERS))

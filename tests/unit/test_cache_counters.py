@@ -1,0 +1,145 @@
+"""The limits' counters (lms.cache, media_proxy.throttling) in local memory: atomic, and
+never evicted while live, with far more users than the cache holds entries."""
+
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from django.core.cache import caches
+
+from lms.cache import LocMemCache
+from media_proxy import throttling
+from media_proxy.throttling import MediaRateThrottle, TooManyStreams, acquire_stream_slot
+
+USERS = 1_000
+CACHE_SIZE = 300  # Django's default MAX_ENTRIES, far below USERS
+
+
+@pytest.fixture
+def small_cache(settings):
+    """The shipped local-memory backend, as small as Django's default."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "lms.cache.LocMemCache",
+            "LOCATION": "counters-test",
+            "OPTIONS": {"MAX_ENTRIES": CACHE_SIZE},
+        }
+    }
+    caches["default"].clear()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def fill_with_other_entries(cache, count: int) -> None:
+    """What a busy process caches besides counters: object metadata, listings."""
+    for index in range(count):
+        cache.set(f"media:info:{index}", {"size": index, "etag": f'"{index}"'}, 300)
+
+
+def throttle(rate: str) -> MediaRateThrottle:
+    with mock.patch.object(MediaRateThrottle, "THROTTLE_RATES", {"media": rate}):
+        return MediaRateThrottle()
+
+
+def request_of(user_id: int) -> SimpleNamespace:
+    return SimpleNamespace(user=SimpleNamespace(is_authenticated=True, pk=user_id))
+
+
+def test_throttle_holds_for_more_users_than_the_cache_holds(small_cache):
+    limiter = throttle("3/min")
+    with mock.patch.object(limiter, "timer", return_value=120.0):  # one window throughout
+        for _ in range(3):
+            for user in range(USERS):
+                assert limiter.allow_request(request_of(user), None)
+            fill_with_other_entries(small_cache, CACHE_SIZE)
+        refused = [
+            user for user in range(USERS) if not limiter.allow_request(request_of(user), None)
+        ]
+    assert refused == list(range(USERS))
+
+
+def test_stream_slots_hold_for_more_users_than_the_cache_holds(small_cache):
+    slots = [acquire_stream_slot(user, 2, 600) for user in range(USERS) for _ in range(2)]
+    fill_with_other_entries(small_cache, 2 * CACHE_SIZE)
+    for user in range(USERS):
+        with pytest.raises(TooManyStreams):
+            acquire_stream_slot(user, 2, 600)
+    for slot in slots[::2]:  # every user closes one player
+        slot.release()
+    assert all(acquire_stream_slot(user, 2, 600).key for user in range(USERS))
+
+
+def test_djangos_own_locmem_loses_live_counters(settings):
+    """Why lms.cache exists: with Django's backend the same load resets the limits."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "counters-test-django",
+            "OPTIONS": {"MAX_ENTRIES": CACHE_SIZE},
+        }
+    }
+    for user in range(USERS):
+        acquire_stream_slot(user, 1, 600)
+    refused = 0
+    for user in range(USERS):
+        try:
+            acquire_stream_slot(user, 1, 600)
+        except TooManyStreams:
+            refused += 1
+    assert refused < USERS / 2
+    caches["default"].clear()
+
+
+def test_a_refused_slot_changes_nothing_and_does_not_renew_the_lease(small_cache):
+    with mock.patch("lms.cache.time.time", return_value=1000.0):
+        acquire_stream_slot(7, 1, 600)
+    with mock.patch("lms.cache.time.time", return_value=1500.0):
+        with pytest.raises(TooManyStreams):
+            acquire_stream_slot(7, 1, 600)
+        assert small_cache.counter("media:streams:7") == 1
+    with mock.patch("lms.cache.time.time", return_value=1601.0):  # the lease of the grant ran out
+        assert small_cache.counter("media:streams:7") is None
+        assert acquire_stream_slot(7, 1, 600).key == "media:streams:7"
+
+
+def test_released_slots_leave_no_counter_behind(small_cache):
+    slot = acquire_stream_slot(8, 3, 600)
+    slot.release()
+    slot.release()  # once only
+    assert small_cache.counter("media:streams:8") is None
+
+
+def test_counters_are_atomic_across_threads(small_cache):
+    def count(_):
+        return small_cache.count("hits", 60)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(count, range(4000)))
+    assert sorted(results) == list(range(1, 4001))
+
+
+def test_expired_counters_are_swept(small_cache):
+    with mock.patch("lms.cache.time.time", return_value=1000.0):
+        for user in range(USERS):
+            small_cache.count(f"window:{user}", 60)
+    with mock.patch("lms.cache.time.time", return_value=2000.0):
+        small_cache.count("window:new", 60)
+    assert list(small_cache._counters) == [small_cache.make_key("window:new")]
+
+
+def test_other_backends_fall_back_to_djangos_calls(settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "counters-fallback",
+        }
+    }
+    assert not isinstance(caches["default"], LocMemCache)
+    assert [throttling.increment("k", 60) for _ in range(3)] == [1, 2, 3]
+    slot = acquire_stream_slot(9, 1, 600)
+    with pytest.raises(TooManyStreams):
+        acquire_stream_slot(9, 1, 600)
+    slot.release()
+    assert caches["default"].get("media:streams:9") == 0
+    caches["default"].clear()
