@@ -3,8 +3,8 @@
     python deploy/render.py deploy/nginx/lms.conf.template LISTEN=80 SERVER_NAME=lms.example.org ...
 
 The same as `envsubst '${LISTEN} ${SERVER_NAME} ...'`; a missing value is an error.
-Values the LMS itself decides (the media CSP) have defaults taken from its code,
-so the template never holds a copy that could drift.
+Values the LMS itself decides (its time limits) have defaults taken from its
+code, so the template never holds a copy that could drift.
 """
 
 import re
@@ -14,11 +14,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media_proxy import timeouts
-from media_proxy.headers import CONTENT_SECURITY_POLICY
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 DEFAULTS = {
-    "MEDIA_CONTENT_SECURITY_POLICY": CONTENT_SECURITY_POLICY,
     # The LMS's own time limits, unless given (the same names as its settings).
     "DCS_CONNECT_TIMEOUT": str(timeouts.DCS_CONNECT_TIMEOUT),
     "DCS_READ_TIMEOUT": str(timeouts.DCS_READ_TIMEOUT),

@@ -168,7 +168,7 @@ class MediaResponder:
             raise DCSUnavailable("DCS ended the subtitle early")
         response = HttpResponse(srt_to_vtt(data).encode(), content_type="text/vtt; charset=utf-8")
         etag = f'"{answer.etag.strip(chr(34))}-vtt"' if answer.etag else None
-        _set(response, common_headers(etag, self._cache_control))
+        _set(response, common_headers(etag, self._cache_control, response["Content-Type"]))
         response["Content-Disposition"] = inline_disposition(obj.path[:-4] + ".vtt")
         return response
 

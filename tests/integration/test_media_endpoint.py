@@ -15,6 +15,7 @@ from email.policy import HTTP
 import pytest
 import requests
 
+from media_proxy.headers import CONTENT_SECURITY_POLICY, PLAYABLE_POLICY
 from tests import media
 from tests.factories import bearer, make_book, make_user, session_cookie, student_with_book
 from tests.wire import fetch_raw, media_path
@@ -131,9 +132,23 @@ def test_response_headers(lms, dcs, student):
     assert response.headers["Cache-Control"] == "private, max-age=86400"
     assert response.headers["Vary"] == "Cookie, Authorization"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["Content-Security-Policy"].startswith("sandbox;")
+    # Plays when opened in a tab (a sandboxed media document could not load itself)
+    assert response.headers["Content-Security-Policy"] == PLAYABLE_POLICY
     assert response.headers["Content-Disposition"] == 'inline; filename="08.mp3"'
     assert response.headers["ETag"].startswith('"')
+
+
+@pytest.mark.parametrize("path", ["pages/readme.html", "pages/logo.svg", "data/random-1m.bin"])
+def test_what_could_run_as_a_page_is_sandboxed(lms, student, media_root, path):
+    user, book = student
+    target = media_root / media.PUBLISHER / "books" / media.BOOK / path
+    target.parent.mkdir(exist_ok=True)
+    if not target.exists():
+        target.write_bytes(b"<script>document.title='ran'</script>")
+    response = get(lms, book, path, user)
+    assert response.status_code == 200
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["Content-Security-Policy"].startswith("sandbox;")
     assert "Content-Encoding" not in response.headers
 
 
