@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_servers import OFFLOAD_SECRET
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PUBLISHER = "BenchPub"  # ASCII names: the reference nginx uses $arg_path undecoded
@@ -22,6 +24,9 @@ RANDOM = "random-16m.bin"  # seeded random bytes: every byte checked under load
 SMALL = "clip-300k.mp3"  # seeded random bytes: the request-count shapes
 
 SIZES = {BIG: 256 * MiB, HUGE: 1024 * MiB, RANDOM: 16 * MiB, SMALL: 300 * 1024}
+# What the presigned paths read: uploaded into the S3 stand-in at start (not HUGE,
+# which only figure 4 streams, from the reference nginx).
+S3_FILES = (BIG, RANDOM, SMALL)
 
 
 USERS = 200  # one reader per concurrent client, as in a class of students
@@ -40,7 +45,7 @@ class Credentials:
 
 @dataclass
 class Dataset:
-    storage_root: Path
+    storage_root: Path  # every file; the S3-backed emulator's folder is s3_root
     database: Path
     book_id: str
     tokens: list[str]  # one DRF token per reader, all assigned the book
@@ -52,6 +57,10 @@ class Dataset:
     @property
     def token(self) -> str:
         return self.tokens[0]
+
+    @property
+    def s3_root(self) -> Path:
+        return self.storage_root.parent / "storage-s3"
 
     def size(self, name: str) -> int:
         return SIZES[name]
@@ -71,6 +80,15 @@ def build_storage(root: Path) -> tuple[bytes, bytes]:
     (book / RANDOM).write_bytes(random_content)
     (book / SMALL).write_bytes(small_content)
     return random_content, small_content
+
+
+def build_s3_storage(storage_root: Path, root: Path) -> None:
+    """A second object store folder holding only S3_FILES, hard links to the first's."""
+    source = storage_root / PUBLISHER / "books" / BOOK
+    book = root / PUBLISHER / "books" / BOOK
+    book.mkdir(parents=True)
+    for name in S3_FILES:
+        (book / name).hardlink_to(source / name)
 
 
 SEED_SCRIPT = f"""
@@ -125,6 +143,7 @@ def django_env(database_url: str) -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "WARNING",
         "DATABASE_URL": database_url,
+        "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,  # what local_servers renders for nginx
     }
 
 
@@ -160,6 +179,7 @@ def seed_database(database_url: str) -> Credentials:
 def build(workdir: Path) -> Dataset:
     storage = workdir / "storage"
     random_content, small_content = build_storage(storage)
+    build_s3_storage(storage, workdir / "storage-s3")
     database = workdir / "bench.sqlite3"
     sqlite = seed_database(sqlite_url(database))
     return Dataset(

@@ -17,6 +17,7 @@ from media_proxy import timeouts
 
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 DEFAULTS = {
+    "MEDIA_OFFLOAD_SECRET": "",  # streaming mode needs none
     # The LMS's own time limits, unless given (the same names as its settings).
     "DCS_CONNECT_TIMEOUT": str(timeouts.DCS_CONNECT_TIMEOUT),
     "DCS_READ_TIMEOUT": str(timeouts.DCS_READ_TIMEOUT),

@@ -199,6 +199,14 @@ MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
 MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
+# The proof that a request came through our nginx, which sets it (and drops any
+# client's): only such requests get X-Accel-Redirect and the DCS token. Render
+# the template with the same value (MEDIA_OFFLOAD_SECRET).
+MEDIA_OFFLOAD_SECRET = env.str("MEDIA_OFFLOAD_SECRET", default="")
+if MEDIA_NGINX_OFFLOAD and len(MEDIA_OFFLOAD_SECRET) < 16:
+    raise ImproperlyConfigured(
+        "MEDIA_OFFLOAD_SECRET (16 characters or more) must be set when MEDIA_NGINX_OFFLOAD is on."
+    )
 # Who may read /metrics (addresses or networks as gunicorn sees them; behind nginx,
 # nginx's address: the shipped template refuses /metrics from outside).
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"])

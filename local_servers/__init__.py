@@ -8,6 +8,7 @@ process politely, then for good).
 
 from local_servers.nginx import (
     NGINX_MAIN_CONFIG,
+    OFFLOAD_SECRET,
     lms_site_config,
     nginx_command,
     write_nginx_config,
@@ -17,6 +18,7 @@ from local_servers.processes import emulator_command, redis_command, stop_proces
 
 __all__ = [
     "NGINX_MAIN_CONFIG",
+    "OFFLOAD_SECRET",
     "emulator_command",
     "free_port",
     "lms_site_config",

@@ -57,6 +57,11 @@ def nginx_command(
     return [nginx, "-c", str(config), "-p", str(directory)]
 
 
+#: What local runs (tests, bench) share between nginx and an offload-mode LMS
+#: (MEDIA_OFFLOAD_SECRET); never a production value.
+OFFLOAD_SECRET = "local-offload-secret-0123456789"
+
+
 def lms_site_config(
     port: int, lms_address: str, dcs_address: str, static_root: Path, store_address: str = ""
 ) -> str:
@@ -74,6 +79,7 @@ def lms_site_config(
             "DCS_SCHEME": "http",
             "DCS_HOST": dcs_address,
             "STATIC_ROOT": str(static_root),
+            "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,
             **store,
         },
     )

@@ -9,6 +9,8 @@ from functools import cache
 from django.conf import settings
 from django.http import HttpResponseBase
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException, NotFound, ParseError
@@ -47,19 +49,19 @@ logger = logging.getLogger(__name__)
 
 class BadGateway(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = "The storage service failed to deliver this media."
+    default_detail = _("The storage service failed to deliver this media.")
 
 
 class GatewayTimeout(APIException):
     status_code = status.HTTP_504_GATEWAY_TIMEOUT
-    default_detail = "The storage service did not answer in time."
+    default_detail = _("The storage service did not answer in time.")
 
 
 class StorageUnavailable(APIException):
     """DCS is failing (the circuit breaker is open) or this process has no room for media."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "Media is unavailable for a moment. Please try again shortly."
+    default_detail = _("Media is unavailable for a moment. Please try again shortly.")
     default_code = "media_unavailable"
 
 
@@ -67,7 +69,7 @@ class MediaNotServable(APIException):
     """The file exists, but the LMS cannot serve it in the form asked (not a DCS failure)."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "This file cannot be served."
+    default_detail = _("This file cannot be served.")
     default_code = "media_not_servable"
 
 
@@ -148,8 +150,7 @@ class MediaView(MediaAPIView):
     def get(self, request: Request, book_id: str, asset_path: str) -> HttpResponseBase:
         book = get_readable_book(request.user, book_id)
         obj = MediaObject(book.publisher.name, book.book_name, valid_path(asset_path))
-        # nginx sets X-Media-Offload: off when it falls back here after a DCS error.
-        offload = settings.MEDIA_NGINX_OFFLOAD and request.headers.get("X-Media-Offload") != "off"
+        offload = came_through_nginx(request)
         record = StreamRecord(
             user=request.user.pk,
             book=str(book.pk),
@@ -192,13 +193,23 @@ def unavailable(retry_after: float) -> StorageUnavailable:
     return error
 
 
+def came_through_nginx(request: Request) -> bool:
+    """Offload only for a request our nginx sent (it sets the secret and drops a client's),
+    and not when nginx falls back here after a DCS error (X-Media-Offload: off). Anyone
+    else reaching gunicorn gets the bytes streamed, never the DCS token."""
+    if not settings.MEDIA_NGINX_OFFLOAD or request.headers.get("X-Media-Offload") == "off":
+        return False
+    secret = request.headers.get("X-Media-Offload-Secret", "")
+    return constant_time_compare(secret, settings.MEDIA_OFFLOAD_SECRET)
+
+
 @contextmanager
 def dcs_errors_as_api_errors(record: StreamRecord) -> Iterator[None]:
     """What a DCS or content error means to the client (raised before any body byte)."""
     try:
         yield
     except DCSNotFound:
-        raise NotFound("Media not found.") from None
+        raise NotFound(_("Media not found.")) from None
     except CircuitOpen as error:
         raise unavailable(error.retry_after) from None
     except (UnservableName, SubtitleError) as error:
@@ -219,7 +230,7 @@ class MediaLinkView(MediaAPIView):
         book = get_readable_book(request.user, book_id)
         path = request.data.get("path") if isinstance(request.data, dict) else None
         if not isinstance(path, str):
-            raise ParseError('Send the media path as JSON: {"path": "audio/01.mp3"}.')
+            raise ParseError(_('Send the media path as JSON: {"path": "audio/01.mp3"}.'))
         path = valid_path(path)
         token, expires_at = sign_link(request.user.pk, str(book.pk), path)
         url = reverse("media", kwargs={"book_id": str(book.pk), "asset_path": path})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from local_servers import free_port, redis_command, wait_for_port
+from local_servers import OFFLOAD_SECRET, free_port, redis_command, wait_for_port
 from local_servers import stop_process as stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,7 @@ def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str,
         "DCS_PRESIGN_RETRY_AFTER": "1",
         # Fault tests fail DCS on purpose; the breaker has its own server (test_isolation).
         "DCS_BREAKER_FAILURES": "0",
+        "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,  # what tests/nginx.py renders for nginx
         # Storm suites run hundreds of streams at once; the bulkhead has its own test.
         "MEDIA_MAX_CONCURRENT": "1000",
         **extra,
@@ -202,7 +203,9 @@ def start_offload(directory: Path, env: dict[str, str], dcs_server, store: bool 
     nginx, port = start_nginx(
         directory, app.base_url.removeprefix("http://"), dcs_address, store_address
     )
-    yield LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
+    server = LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
+    server.app_url = app.base_url  # gunicorn itself, behind nginx
+    yield server
     stop(nginx)
     stop(app.process)
 

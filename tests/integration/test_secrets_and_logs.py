@@ -190,3 +190,44 @@ def test_presigned_urls_never_reach_a_client_or_a_log(request, transactional_db,
 def test_metrics_are_for_this_host_only(lms_server, lms_offload_server):
     assert fetch_raw(lms_server, "GET", "/metrics", {}).status == 200  # loopback
     assert fetch_raw(lms_offload_server, "GET", "/metrics", {}).status == 403  # via nginx
+
+
+@pytest.mark.parametrize("forged", [None, "wrong-secret", ""])
+def test_a_request_that_bypasses_nginx_never_gets_the_dcs_token(
+    lms_offload_server, transactional_db, dcs, forged
+):
+    """Offload mode, but gunicorn reached directly (a wrong bind, a misrouted load
+    balancer): the bytes are streamed, no X-Accel-Redirect, no DCS token."""
+    user, book = student_with_book()
+    headers = {**bearer(user), "Range": "bytes=0-99"}
+    if forged is not None:
+        headers["X-Media-Offload-Secret"] = forged
+    direct = requests.get(
+        lms_offload_server.app_url + media_path(book, FILE), headers=headers, timeout=10
+    )
+    assert direct.status_code == 206
+    assert direct.content == SOURCE[:100]
+    for name in direct.headers:
+        assert not name.lower().startswith(("x-accel", "x-dcs", "x-store", "x-media"))
+    since = len(lms_offload_server.log_lines())
+    through_nginx = fetch_raw(lms_offload_server, "GET", media_path(book, FILE), headers)
+    assert through_nginx.status == 206
+    assert through_nginx.body == SOURCE[:100]
+    assert "X-Dcs-Authorization" not in through_nginx.headers
+    outcomes = [record["outcome"] for record in stream_records(lms_offload_server, since)]
+    assert outcomes[-1] == "offloaded", outcomes  # nginx's secret matched: nginx moved the bytes
+
+
+def test_offload_mode_refuses_to_start_without_a_secret():
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "MEDIA_NGINX_OFFLOAD": "true",
+        "MEDIA_OFFLOAD_SECRET": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "MEDIA_OFFLOAD_SECRET" in result.stderr
