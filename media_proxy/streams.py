@@ -1,7 +1,7 @@
 """One media response's lifecycle: its place in the bulkhead, its stream slot, its one
 log line.
 
-    with open_stream(record, slot, media_bulkhead()) as stream:
+    with open_stream(record, hold_slot=True) as stream:
         response = responder.respond(obj, client_request, stream)
         return stream.hand_over(response)
 
@@ -23,12 +23,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpResponseBase
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException
 
 from media_proxy import metrics
-from media_proxy.bulkhead import Bulkhead
-from media_proxy.throttling import StreamSlot
+from media_proxy.bulkhead import Bulkhead, media_bulkhead
+from media_proxy.throttling import StreamSlot, acquire_stream_slot
 
 stream_logger = logging.getLogger("media_proxy.streams")
 
@@ -99,16 +101,23 @@ class MediaStream:
 
 class MediaBusy(APIException):
     status_code = 503
-    default_detail = "Too many media requests are running. Please try again in a moment."
+    default_detail = _("Too many media requests are running. Please try again in a moment.")
     default_code = "media_busy"
     wait = 1  # Retry-After
 
 
 @contextmanager
-def open_stream(
-    record: StreamRecord, slot: StreamSlot, bulkhead: Bulkhead
-) -> Iterator[MediaStream]:
-    """The stream's lifecycle; MediaBusy (503) at once when the bulkhead is full."""
+def open_stream(record: StreamRecord, *, hold_slot: bool) -> Iterator[MediaStream]:
+    """The stream's lifecycle: a slot among the user's streams (429 when none is free),
+    a place in the bulkhead (503 at once when full), then one log line at the end."""
+    slot = (
+        acquire_stream_slot(
+            record.user, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
+        )
+        if hold_slot
+        else StreamSlot(None)
+    )
+    bulkhead = media_bulkhead()
     if not bulkhead.enter():
         slot.release()
         metrics.bulkhead_rejections.inc()

@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 
 from books.access import get_readable_book
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
-from media_proxy.bulkhead import media_bulkhead
 from media_proxy.dcs import (
     CircuitOpen,
     DCSError,
@@ -42,7 +41,7 @@ from media_proxy.responder import MediaResponder
 from media_proxy.signing import QUERY_PARAM, sign_link
 from media_proxy.streams import MediaBusy, MediaStream, StreamRecord, limit_send_time, open_stream
 from media_proxy.subtitles import SubtitleError
-from media_proxy.throttling import MediaRateThrottle, StreamSlot, acquire_stream_slot
+from media_proxy.throttling import MediaRateThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +158,8 @@ class MediaView(MediaAPIView):
             range=request.headers.get("Range"),
         )
         # Offloaded bodies are nginx's: a slot would be released before its first byte.
-        slot = (
-            StreamSlot(None)
-            if offload
-            else acquire_stream_slot(
-                request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
-            )
-        )
         with (
-            open_stream(record, slot, media_bulkhead()) as stream,
+            open_stream(record, hold_slot=not offload) as stream,
             dcs_errors_as_api_errors(record),
         ):
             response = stream.hand_over(self._respond(request, obj, offload, stream))
