@@ -16,9 +16,10 @@ import requests
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.core.cache.backends.base import BaseCache
+from django.utils.translation import gettext_lazy as _
 
 from media_proxy.dcs.breaker import CircuitBreaker, guarded
-from media_proxy.dcs.connections import dcs_session
+from media_proxy.dcs.connections import dcs_session, prepare_get
 from media_proxy.dcs.errors import (
     DCSAuthError,
     DCSNotFound,
@@ -73,8 +74,10 @@ class DCSClient:
         if not serves_name(path):
             # DCS answers 500 after its lookup (its Content-Disposition is latin-1 only).
             raise UnservableName(
-                "The storage service cannot serve file names with letters outside Latin-1"
-                " (such as ş, ı, ğ or İ)."
+                _(
+                    "The storage service cannot serve file names with letters outside Latin-1"
+                    " (such as ş, ı, ğ or İ)."
+                )
             )
         headers = {"Range": range_header} if range_header is not None else None
         what = f"object {publisher}/{book_name}:{path}"
@@ -185,15 +188,11 @@ class DCSClient:
         if headers:
             all_headers.update(headers)
         try:
+            prepared = prepare_get(url, params, all_headers)
             return guarded(
                 self.breaker,
-                lambda: self.session.get(
-                    url,
-                    params=params,
-                    headers=all_headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                    stream=stream,
+                lambda: self.session.send(
+                    prepared, timeout=self._timeout, allow_redirects=False, stream=stream
                 ),
             )
         except requests.Timeout as exc:  # ConnectTimeout and ReadTimeout (before the headers)

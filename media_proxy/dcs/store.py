@@ -17,7 +17,7 @@ from types import TracebackType
 import requests
 
 from media_proxy.dcs.breaker import CircuitBreaker, guarded
-from media_proxy.dcs.connections import dcs_session
+from media_proxy.dcs.connections import dcs_session, prepare_get
 from media_proxy.dcs.errors import DCSError, DCSNotFound, DCSTimeout, DCSUnavailable
 from media_proxy.dcs.upstream import UpstreamResponse
 
@@ -96,10 +96,11 @@ class ObjectStoreClient:
         if range_header is not None:
             headers["Range"] = range_header
         try:
+            prepared = prepare_get(url, None, headers)
             return guarded(
                 self.breaker,
-                lambda: self.session.get(
-                    url, headers=headers, timeout=self._timeout, allow_redirects=False, stream=True
+                lambda: self.session.send(
+                    prepared, timeout=self._timeout, allow_redirects=False, stream=True
                 ),
             )
         except requests.Timeout as exc:
