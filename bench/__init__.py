@@ -2,7 +2,8 @@
 
 Starts everything itself in a temporary folder (SQLite database, an object
 store, a reference nginx serving that store under DCS's URL layout, the DCS
-emulator, gunicorn in streaming and offload modes, the shipped nginx template
+emulator, moto's S3 server with a second emulator presigning URLs into it,
+gunicorn in streaming, offload and presigned modes, the shipped nginx template
 in front of the offload one), measures every path side by side in one run and
 prints one table, each figure beside the reference it is a ratio to. The table
 is also written to bench-results/latest.txt (full runs) and, as Markdown, to

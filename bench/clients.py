@@ -38,6 +38,19 @@ class Target:
         return {**headers, **(extra or {})}
 
 
+@dataclass(frozen=True)
+class PresignedTarget(Target):
+    """A client holding one presigned URL per file (signed by DCS): no prefix, no header."""
+
+    urls: tuple[tuple[str, str], ...] = ()  # file name -> the URL's path and query, as signed
+
+    def path(self, name: str) -> str:
+        for file, path in self.urls:
+            if file == name:
+                return path
+        raise KeyError(f"{self.label}: no presigned URL for {name}")
+
+
 def percentile(values, fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:

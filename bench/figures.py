@@ -1,4 +1,4 @@
-"""The six figures: one function each, measuring against a started `Stack`.
+"""Figures 1 to 4: one function each, measuring against a started `Stack`.
 
 Each returns the plain data of bench/results.py; none formats or judges it
 (bench/report.py does). They run in order; a figure may raise, which the run
@@ -26,9 +26,25 @@ from bench.config import (
     MiB,
 )
 from bench.data import BIG, HUGE, RANDOM, SIZES, SMALL
-from bench.results import RssGrowth, SeekLatency, SeekSeriesResult, Throughput, UpstreamUse
+from bench.results import (
+    RssGrowth,
+    SeekLatency,
+    SeekSeriesResult,
+    Throughput,
+    UpstreamPair,
+    UpstreamUse,
+)
 from bench.servers import emulator_call
-from bench.stack import Stack
+from bench.stack import Stack, Targets
+
+
+def upstream_pair(targets: Targets) -> UpstreamPair:
+    return UpstreamPair(
+        endpoint=targets.django_emu.label,
+        endpoint_floor=targets.emulator.label,
+        presigned=targets.django_presigned.label,
+        presigned_floor=targets.store.label,
+    )
 
 
 def throughput(stack: Stack) -> Throughput:
@@ -51,6 +67,7 @@ def throughput(stack: Stack) -> Throughput:
         worst=worst,
         chunk_paths={label: target.label for label, target in stack.targets.sweep.items()},
         failures=dict(failures),
+        pair=upstream_pair(stack.targets),
     )
 
 
@@ -60,20 +77,23 @@ def seek_latency(stack: Stack) -> SeekLatency:
     rng = random.Random(2)
     offsets = [rng.randrange(0, SIZES[RANDOM] - RANGE_LENGTH + 1) for _ in range(SEEK_REQUESTS)]
     content = stack.data.random_content
-    media = [
-        SeekSeries(target, RANDOM, SIZES[RANDOM], content)
-        for target in (targets.direct, targets.django, targets.offload, targets.django_emu)
-    ]
+    paths = (targets.direct, targets.django, targets.offload, targets.django_emu)
+    # the presigned path beside DCS's endpoint, each with its upstream read directly
+    paths += (targets.emulator, targets.store, targets.django_presigned)
+    media = [SeekSeries(target, RANDOM, SIZES[RANDOM], content) for target in paths]
     views = (targets.me_django, targets.me_offload)
     plain = [SeekSeries(target, None, 0, None) for target in views]
     per_round = SEEK_REQUESTS // SEEK_ROUNDS
     try:
         for index in range(SEEK_ROUNDS):
-            for series in media + plain:
-                series.fresh_connection()  # idle since the last round: servers may close it
+            # A fresh connection right before each series: one opened at the start of the
+            # round would sit idle through the others, past gunicorn's and DCS's 5 s
+            # keep-alive timeouts.
             for series in media:
+                series.fresh_connection()
                 series.range_reads(offsets[index * per_round : (index + 1) * per_round])
             for series in plain:
+                series.fresh_connection()
                 series.plain_gets(per_round)
     finally:
         for series in media + plain:
@@ -83,7 +103,8 @@ def seek_latency(stack: Stack) -> SeekLatency:
             SeekSeriesResult(series.target.label, kind, series.ttfb, dict(series.errors))
             for kind, group in (("range", media), ("view", plain))
             for series in group
-        ]
+        ],
+        pair=upstream_pair(targets),
     )
 
 

@@ -23,12 +23,17 @@ from bench.config import (
     THREADS,
     WORKERS,
 )
-from bench.data import RANDOM, Credentials
+from bench.data import RANDOM, SMALL, Credentials
 from bench.load import Credential, LoadResult, LoadSpec, run_load
 from bench.results import ConcurrentPath, Defaults, RequestCost, RequestCosts
 from bench.servers import Gunicorn, nginx_accepts, start_gunicorn, tree_cpu_seconds
 from bench.stack import Stack
-from local_servers import wait_for_port
+from local_servers import OFFLOAD_SECRET, wait_for_port
+
+# What nginx adds to every request it passes to an offload gunicorn: without it the
+# gunicorn streams the bytes itself (a sealed offload). The "decision" rows, which
+# reach gunicorn without nginx, send it as nginx does.
+DECISION_HEADERS = {"X-Media-Offload-Secret": OFFLOAD_SECRET}
 
 
 def concurrency(stack: Stack) -> list[ConcurrentPath]:
@@ -92,6 +97,8 @@ class Row:
     path: str
     credentials: list[Credential] | None
     lms_pids: list[int]  # process trees that are the LMS (gunicorn, nginx in front)
+    upstream_pids: list[int] | None = None  # the upstream's, when its CPU is reported
+    content: bytes | None = None  # the file `path` reads (None: RANDOM's)
 
 
 def _support_pids(stack: Stack) -> list[int]:
@@ -108,31 +115,34 @@ def measure_rows(
     slices (drift hits every row alike); CPU per request from the servers' process trees."""
     _warm(stack, rows)
     support = _support_pids(stack)
-    totals = {row.label: [LoadResult(), 0.0, 0.0, 0.0] for row in rows}
+    totals = {row.label: [LoadResult(), 0.0, 0.0, 0.0, 0.0] for row in rows}
     for _ in range(rounds):
         for row in rows:
             start = time.monotonic() + 0.5
             spec = LoadSpec(
                 port=row.port,
-                headers={},
+                headers=DECISION_HEADERS if row.kind == "decision" else {},
                 path=row.path,
                 kind=row.kind,
-                content=stack.data.random_content,
+                content=stack.data.random_content if row.content is None else row.content,
                 start_at=start,
                 end_at=start + seconds / rounds,
                 credentials=row.credentials,
             )
+            upstream = row.upstream_pids or []
             lms_before = sum(tree_cpu_seconds(pid) for pid in row.lms_pids)
             support_before = sum(tree_cpu_seconds(pid) for pid in support)
+            upstream_before = sum(tree_cpu_seconds(pid) for pid in upstream)
             result, elapsed = run_load(spec, clients)
             total = totals[row.label]
             total[0].merge(result)
             total[1] += elapsed
             total[2] += sum(tree_cpu_seconds(pid) for pid in row.lms_pids) - lms_before
             total[3] += sum(tree_cpu_seconds(pid) for pid in support) - support_before
+            total[4] += sum(tree_cpu_seconds(pid) for pid in upstream) - upstream_before
     costs = []
     for row in rows:
-        result, elapsed, lms_cpu, support_cpu = totals[row.label]
+        result, elapsed, lms_cpu, support_cpu, upstream_cpu = totals[row.label]
         requests = sum(result.ops.values())
         costs.append(
             RequestCost(
@@ -145,6 +155,7 @@ def measure_rows(
                 support_cpu * 1000 / max(requests, 1),
                 requests,
                 dict(result.errors.most_common(3)),
+                None if row.upstream_pids is None else upstream_cpu * 1000 / max(requests, 1),
             )
         )
     return costs
@@ -156,14 +167,13 @@ def _warm(stack: Stack, rows: list[Row]) -> None:
     for row in rows:
         credential = (row.credentials or [Credential()])[0]
         target = Target(row.label, row.port, "")
+        headers = dict(credential.headers)
+        if row.kind != "plain":
+            headers["Range"] = "bytes=0-65535"
+        if row.kind == "decision":
+            headers.update(DECISION_HEADERS)
         for _ in range(2 * WORKERS):
-            status, _ = get(
-                target,
-                row.path + credential.query,
-                {**dict(credential.headers), "Range": "bytes=0-65535"}
-                if row.kind != "plain"
-                else dict(credential.headers),
-            )
+            status, _ = get(target, row.path + credential.query, headers)
             if status != expected[row.kind]:
                 raise RuntimeError(f"{row.label}: answered {status} to the warm-up")
 
@@ -239,25 +249,52 @@ def _rows_for(
     return rows
 
 
+def _upstream_rows(stack: Stack, credentials: Credentials) -> list[Row]:
+    """64 KiB ranges streamed from DCS's object endpoint and through presigned URLs (SQLite
+    servers), each with its upstream's CPU: the emulator; the S3-backed emulator and moto.
+
+    Of the 300 KiB file: moto reads the whole object for every GET, which for the 16 MiB
+    one would make moto's copy the measurement (figure 2 shows that cost)."""
+    media = f"/api/v1/books/{credentials.book_id}/media/{quote(SMALL, safe='')}"
+    endpoint, presigned = stack.lms["emulator"], stack.lms["presigned"]
+    return [
+        Row(
+            "streamed 64 KiB range, bearer, django->emulator (DCS endpoint)",
+            "endpoint",
+            "media",
+            endpoint.port,
+            media,
+            bearers(credentials),
+            [endpoint.pid],
+            [stack.emulator_pid],
+            stack.data.small_content,
+        ),
+        Row(
+            "streamed 64 KiB range, bearer, django->store (presigned)",
+            "presigned",
+            "media",
+            presigned.port,
+            media,
+            bearers(credentials),
+            [presigned.pid],
+            stack.presigned_upstream_pids,
+            stack.data.small_content,
+        ),
+    ]
+
+
 def requests_per_second(stack: Stack) -> list[RequestCosts]:
     """Per-request cost of every authenticated path, each beside the plain view, per database."""
+    sqlite = _rows_for(
+        stack,
+        stack.data.sqlite,
+        stack.lms["django"],
+        stack.lms["offload"],
+        stack.offload_nginx["offload"],
+    )
+    sqlite += _upstream_rows(stack, stack.data.sqlite)
     results = [
-        RequestCosts(
-            "SQLite",
-            measure_rows(
-                stack,
-                _rows_for(
-                    stack,
-                    stack.data.sqlite,
-                    stack.lms["django"],
-                    stack.lms["offload"],
-                    stack.offload_nginx["offload"],
-                ),
-                RPS_CLIENTS,
-                RPS_SECONDS,
-                RPS_ROUNDS,
-            ),
-        )
+        RequestCosts("SQLite", measure_rows(stack, sqlite, RPS_CLIENTS, RPS_SECONDS, RPS_ROUNDS))
     ]
     if stack.postgres is None:
         results.append(RequestCosts("PostgreSQL", [], missing=stack.postgres_missing))

@@ -37,6 +37,7 @@ from bench.results import (
     RssGrowth,
     SeekLatency,
     Throughput,
+    UpstreamPair,
     UpstreamUse,
 )
 from bench.table import Row, row
@@ -73,9 +74,18 @@ FIGURE_NOTES = {
     "the LMS's own processes (gunicorn, and nginx for the nginx rows), which the load "
     "clients' own CPU does not blur. 'redis/db' = redis-server and PostgreSQL CPU per request"
     " (SQLite runs inside the workers).",
+    "6 upstreams": "figure 6, the last two SQLite rows: 64 KiB ranges by bearer from the"
+    " emulator-backed gunicorn (DCS's object endpoint) and from the presigned one, each on"
+    " its own gunicorn (2 x 128 threads, same settings), of the 300 KiB file (moto reads the"
+    " whole object per GET: with the 16 MiB file its copy would be the measurement, see"
+    " figure 2's floors); 'from direct' = requests per second"
+    " as a share of 'streamed 64 KiB range, bearer' (the same view reading the reference"
+    " nginx); 'upstream' = CPU per request of the upstream's processes (the emulator; the"
+    " S3-backed emulator with its gateway, and moto).",
     "7": f"figure 7: each row {DEFAULTS_SECONDS:.0f} s, rows of a setting interleaved. Threads:"
     f" gunicorn in offload mode without nginx ({THREAD_SWEEP_CLIENTS} clients, 64 KiB ranges"
-    " answered with X-Accel-Redirect: Django's whole decision, no bytes moved). Access log:"
+    " answered with X-Accel-Redirect: Django's whole decision, no bytes moved; each request"
+    " carries nginx's X-Media-Offload-Secret). Access log:"
     " gunicorn's own log line to a file vs none. CONN_MAX_AGE: a connection opened per"
     " request vs the persistent default (with health checks). MEDIA_CHUNK_SIZE comes from"
     " figure 1's sweep.",
@@ -120,11 +130,84 @@ def throughput(result: Throughput) -> Section:
         for chunk, mbps in sweep.items()
     )
     rows.append(row(fig, "best MEDIA_CHUNK_SIZE", winner, shares))
+    if result.pair is not None:
+        rows += _throughput_pair(fig, result.pair, result.best, reference)
     notes = [
         f"figure 1: {count} download(s) failed: {problem}"
         for problem, count in result.failures.items()
     ]
     return Section(rows, [*notes, FIGURE_NOTES["1"]])
+
+
+def _share(value: float | None, reference: float | None) -> str:
+    """`value` as a multiple of `reference`, "n/a" when either is missing."""
+    if not value or not reference or value != value or reference != reference:
+        return "n/a"
+    return f"{value / reference:.2f}x"
+
+
+def _throughput_pair(
+    fig: str, pair: UpstreamPair, best: dict[str, float], reference: float
+) -> list[Row]:
+    """Presigned against DCS's endpoint, both against direct: the LMS, then the upstreams."""
+    lms = (best.get(pair.presigned), best.get(pair.endpoint))
+    floor = (best.get(pair.presigned_floor), best.get(pair.endpoint_floor))
+    return [
+        row(
+            fig,
+            "presigned vs DCS endpoint: the LMS, 256 MiB",
+            f"{pair.presigned} {_share(lms[0], reference)} direct,"
+            f" {pair.endpoint} {_share(lms[1], reference)} direct",
+            f"{_share(*lms)} {pair.endpoint}",
+        ),
+        row(
+            fig,
+            "presigned vs DCS endpoint: upstream alone, 256 MiB",
+            f"{pair.presigned_floor} {_share(floor[0], reference)} direct,"
+            f" {pair.endpoint_floor} {_share(floor[1], reference)} direct",
+            f"{_share(*floor)} {pair.endpoint_floor}",
+        ),
+        row(
+            fig,
+            "presigned vs DCS endpoint: LMS / its upstream",
+            f"presigned {_share(lms[0], floor[0])}, DCS endpoint {_share(lms[1], floor[1])}",
+        ),
+    ]
+
+
+def _seek_pair(fig: str, pair: UpstreamPair, result: SeekLatency) -> list[Row]:
+    """Per quantile: presigned against DCS's endpoint, both against direct; the floors;
+    and the milliseconds the LMS adds to each upstream."""
+    ttfb = {series.path: series.ttfb for series in result.series if series.kind == "range"}
+    rows = []
+    for quantile, name in ((0.5, "p50"), (0.99, "p99")):
+        at = {path: percentile(values, quantile) for path, values in ttfb.items()}
+        direct = at[result.series[0].path]
+        lms = (at[pair.presigned], at[pair.endpoint])
+        floor = (at[pair.presigned_floor], at[pair.endpoint_floor])
+        rows += [
+            row(
+                fig,
+                f"presigned vs DCS endpoint: the LMS, {name}",
+                f"{pair.presigned} {ms(lms[0])} ({_share(lms[0], direct)} direct),"
+                f" {pair.endpoint} {ms(lms[1])} ({_share(lms[1], direct)} direct)",
+                f"{_share(*lms)} {pair.endpoint}",
+            ),
+            row(
+                fig,
+                f"presigned vs DCS endpoint: upstream alone, {name}",
+                f"{pair.presigned_floor} {ms(floor[0])} ({_share(floor[0], direct)} direct),"
+                f" {pair.endpoint_floor} {ms(floor[1])} ({_share(floor[1], direct)} direct)",
+                f"{_share(*floor)} {pair.endpoint_floor}",
+            ),
+            row(
+                fig,
+                f"presigned vs DCS endpoint: LMS - its upstream, {name}",
+                f"presigned {(lms[0] - floor[0]) * 1000:+.2f} ms,"
+                f" DCS endpoint {(lms[1] - floor[1]) * 1000:+.2f} ms",
+            ),
+        ]
+    return rows
 
 
 def seek_latency(result: SeekLatency) -> Section:
@@ -141,6 +224,8 @@ def seek_latency(result: SeekLatency) -> Section:
             shown = REFERENCE if series is direct else ratio(value, ref_direct, "direct")
             label = f"{series.path}{suffix[series.kind]} {name}"
             rows.append(row(fig, label, ms(value), f"{shown}, {to_me}"))
+    if result.pair is not None:
+        rows += _seek_pair(fig, result.pair, result)
     notes = [f"figure 2: {path} errors: {errors}" for path, errors in result.errors.items()]
     return Section(rows, [*notes, FIGURE_NOTES["2"]], failed=bool(result.errors))
 
@@ -233,10 +318,11 @@ def _concurrent_rows(
 
 def _cost_value(item: RequestCost) -> str:
     errors = ", ".join(f"{kind}: {count}" for kind, count in item.error_kinds.items())
+    upstream = f", upstream {item.upstream_cpu_ms:.2f}" if item.upstream_cpu_ms is not None else ""
     return (
         f"{item.per_second:,.0f} req/s, CPU {item.lms_cpu_ms:.2f} ms/req"
-        f" (+ redis/db {item.support_cpu_ms:.2f}), p99 {ms(item.p99)}, errors {item.errors}"
-        + (f" ({errors})" if errors else "")
+        f" (+ redis/db {item.support_cpu_ms:.2f}{upstream}), p99 {ms(item.p99)},"
+        f" errors {item.errors}" + (f" ({errors})" if errors else "")
     )
 
 
@@ -258,6 +344,8 @@ def requests_per_second(result: list[RequestCosts]) -> Section:
             continue
         reference = costs.rows[0]
         me = next(item for item in costs.rows if item.role == "me")
+        streamed = next(item for item in costs.rows if item.role == "streamed")
+        endpoint = next((item for item in costs.rows if item.role == "endpoint"), None)
         for item in costs.rows:
             failed = failed or item.errors > 0
             target = PLAIN_TARGETS.get(item.role)
@@ -267,6 +355,10 @@ def requests_per_second(result: list[RequestCosts]) -> Section:
                 shown = _versus(item, reference, "plain")
                 if item.role in ("streamed", "offloaded"):
                     shown += f", {item.per_second / me.per_second:.2f}x /me"
+                if item.role in ("endpoint", "presigned"):
+                    shown += f", {_share(item.per_second, streamed.per_second)} from direct"
+                if item.role == "presigned" and endpoint is not None:
+                    shown += f", {_share(item.per_second, endpoint.per_second)} DCS endpoint"
             met = None
             if target is not None:
                 met = item.per_second / reference.per_second >= target and item.errors == 0
@@ -280,7 +372,7 @@ def requests_per_second(result: list[RequestCosts]) -> Section:
                     met,
                 )
             )
-    return Section(rows, [FIGURE_NOTES["6"]], failed=failed)
+    return Section(rows, [FIGURE_NOTES["6"], FIGURE_NOTES["6 upstreams"]], failed=failed)
 
 
 def defaults(result: Defaults) -> Section:
@@ -328,6 +420,14 @@ def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> 
         " MEDIA_MAX_STREAMS_PER_USER=1000 and MEDIA_MAX_CONCURRENT = the threads (the bulkhead):"
         " the limits are evaluated on every request but"
         " never refuse (the load is far above one real player).",
+        "presigned: moto's S3 server (the S3 stand-in) holds the 256 MiB, 16 MiB and 300 KiB"
+        " files, uploaded at start by a second DCS emulator (8 MiB parts); its presigned URLs"
+        " point at that emulator's store gateway (Python: checks the SigV4 signature, forwards"
+        " to moto). 'store (presigned, direct)' GETs one such URL per file, fetched at start"
+        " (the presigned path's floor); 'django->store (presigned)' is a gunicorn with"
+        " DCS_PRESIGNED=true reading through them (URLs cached). moto reads the whole object"
+        " for every GET, ranges included: its ranged reads cost in proportion to the object,"
+        " unlike S3's. Compare each LMS path with its own upstream read directly.",
         "Clients, servers and upstreams all share this machine's cores and loopback.",
         "LMS settings inherited from the environment: "
         + (", ".join(f"{k}={v}" for k, v in sorted(inherited.items())) or "none"),

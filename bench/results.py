@@ -11,6 +11,19 @@ from dataclasses import dataclass, field
 from bench.load import LoadResult
 
 
+@dataclass(frozen=True)
+class UpstreamPair:
+    """The two ways the LMS reads DCS's objects, each beside its upstream read directly.
+
+    Figures 1 and 2 compare them: presigned against DCS's endpoint, both against direct.
+    """
+
+    endpoint: str  # the LMS reading DCS's object endpoint ("django->emulator")
+    endpoint_floor: str  # that endpoint read directly ("emulator (direct)")
+    presigned: str  # the LMS with DCS_PRESIGNED=true ("django->store (presigned)")
+    presigned_floor: str  # presigned URLs read directly from the store ("store (...)")
+
+
 @dataclass
 class Throughput:
     """Figure 1: single-stream download rate of the 256 MiB file, per path."""
@@ -20,6 +33,7 @@ class Throughput:
     worst: dict[str, float]
     chunk_paths: dict[str, str]  # MEDIA_CHUNK_SIZE label -> its path
     failures: dict[str, int] = field(default_factory=dict)  # "path: status, size" -> count
+    pair: UpstreamPair | None = None
 
 
 @dataclass
@@ -35,6 +49,7 @@ class SeekLatency:
     """Figure 2: time to first byte, one keep-alive connection per path."""
 
     series: list[SeekSeriesResult]  # direct first; the first "view" is the /me reference
+    pair: UpstreamPair | None = None
 
     @property
     def errors(self) -> dict[str, dict[str, int]]:
@@ -87,6 +102,7 @@ class RequestCost:
     support_cpu_ms: float  # per request: redis-server and PostgreSQL
     requests: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
+    upstream_cpu_ms: float | None = None  # per request: the upstream's processes, when measured
 
 
 @dataclass

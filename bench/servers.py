@@ -35,6 +35,8 @@ from local_servers import (
 )
 
 NGINX = "/usr/sbin/nginx"
+REDIS_DATABASES = 32
+S3_BUCKET = "bench"
 PR_SET_PDEATHSIG = 1
 # Settings the benchmark decides; the rest of the environment is passed through
 # (and reported) so a run can try a setting: `CONN_MAX_AGE=60 make bench`.
@@ -193,7 +195,9 @@ def start_redis(procs: Processes) -> tuple[subprocess.Popen, int]:
     directory = procs.workdir / "redis"
     directory.mkdir()
     redis = shutil.which("redis-server") or "/usr/bin/redis-server"
-    return procs.spawn("redis", redis_command(redis, port, directory), stop=signal.SIGTERM), port
+    # More than the default 16 databases: every LMS server of a run takes its own.
+    argv = [*redis_command(redis, port, directory), "--databases", str(REDIS_DATABASES)]
+    return procs.spawn("redis", argv, stop=signal.SIGTERM), port
 
 
 def redis_version() -> str:
@@ -216,6 +220,35 @@ def start_emulator(procs: Processes, storage_root: Path) -> tuple[subprocess.Pop
         stop=signal.SIGTERM,
     )
     return process, port
+
+
+def start_moto(procs: Processes) -> tuple[subprocess.Popen, int]:
+    """The S3 stand-in: moto's server mode, every object in its memory (by default moto
+    spills objects over 5 MiB to temporary files, and joining the 256 MiB file's parts on
+    disk outlasts the uploader's 30 s read timeout on a busy machine)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(1024 * 1024 * 1024),
+    }
+    return procs.spawn("moto", argv, env=env), port
+
+
+def start_s3_emulator(
+    procs: Processes, root: Path, s3_endpoint: str
+) -> tuple[subprocess.Popen, int, int]:
+    """A DCS emulator that uploads `root` into the S3 at `s3_endpoint` when it starts
+    (its port listens once the upload is done) and presigns URLs for its store gateway.
+    The process, the DCS port and the gateway's port."""
+    port, store_port = free_port(), free_port()
+    argv = [*emulator_command(root, port), "--s3-endpoint", s3_endpoint]
+    argv += ["--s3-bucket", S3_BUCKET, "--store-port", str(store_port)]
+    process = procs.spawn(
+        "emulator-s3", argv, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stop=signal.SIGTERM
+    )
+    return process, port, store_port
 
 
 def emulator_call(port: int, action: str, method: str = "GET") -> dict:
