@@ -18,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
-# LMS_TESTING marks the servers a test run starts (they share its database file).
+# LMS_TESTING marks the servers a test run starts (they use its test database).
 TESTING = (
     env.bool("LMS_TESTING", default=False)
     or "pytest" in sys.modules
@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "lms.context_processors.accounts",
             ],
         },
     },
@@ -128,6 +129,22 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/books/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
+# Email, for password reset only. It is on only when mail can go out: EMAIL_URL
+# (django-environ: smtp+tls://user:password@mail.example.org:587; `make run` prints
+# mail on the console). Without it the reset pages answer 404 and the sign-in page
+# links to none: nobody is told a mail was sent that never left.
+EMAIL_URL = env.str("EMAIL_URL", default="consolemail://" if DEBUG else "")
+if EMAIL_URL:
+    globals().update(
+        {
+            name: value
+            for name, value in environ.Env.email_url_config(EMAIL_URL).items()
+            if value is not None
+        }
+    )
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+PASSWORD_RESET_ENABLED = bool(EMAIL_URL)
+
 # The site's language: pages for a browser that asks for none of LANGUAGES, and the
 # language of a subtitle file without a language part (`lesson-1.vtt`).
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
@@ -158,7 +175,15 @@ REST_FRAMEWORK = {
 
 # Production hardening; `manage.py check --deploy` is clean when DEBUG is off
 # and the site is served over HTTPS behind a proxy that sets X-Forwarded-Proto.
+# The shipped nginx always sets X-Forwarded-Proto and X-Forwarded-For, replacing a
+# client's: its own at the edge (TLS at nginx, or plain HTTP), the load balancer's
+# with BEHIND_LOAD_BALANCER=yes (render it with the same value). Trusting them is
+# safe while only nginx reaches gunicorn (docs/deployment.md#tls-and-proxies).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+BEHIND_LOAD_BALANCER = env.bool("BEHIND_LOAD_BALANCER", default=False)
+# The client's address for the throttles: X-Forwarded-For's last entry (nginx's
+# $remote_addr), or the one before it (what the load balancer appended).
+REST_FRAMEWORK["NUM_PROXIES"] = 2 if BEHIND_LOAD_BALANCER else 1
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TESTING)
 # Load balancers and scrapers ask over plain HTTP, from inside.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import BaseAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -32,5 +33,5 @@ class SignedLinkAuthentication(BaseAuthentication):
             raise PermissionDenied(str(error)) from None
         user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
         if user is None:
-            raise PermissionDenied("This media link is not valid.")
+            raise PermissionDenied(_("This media link is not valid."))
         return user, claims

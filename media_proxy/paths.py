@@ -6,6 +6,12 @@ from urllib.parse import unquote
 MAX_PATH_LENGTH = 1024
 
 
+def _(message: str) -> str:
+    """Marks a message for the catalogs (makemessages); it stays plain text, usable without
+    Django's settings. The API translates it (media_proxy.exception_handler)."""
+    return message
+
+
 class InvalidPath(ValueError):
     """The asset path is not a plain relative path inside a book."""
 
@@ -18,13 +24,13 @@ def validate_asset_path(path: str) -> str:
     Look-alike dots (U+2024, U+FF0E) are caught through NFKC normalisation.
     """
     if not path:
-        raise InvalidPath("The media path is empty.")
+        raise InvalidPath(_("The media path is empty."))
     if len(path) > MAX_PATH_LENGTH:
-        raise InvalidPath("The media path is too long.")
+        raise InvalidPath(_("The media path is too long."))
     try:
         decoded_again = unquote(path, errors="strict")
     except UnicodeDecodeError:
-        raise InvalidPath("The media path is not valid UTF-8.") from None
+        raise InvalidPath(_("The media path is not valid UTF-8.")) from None
     for form in (path, decoded_again, unicodedata.normalize("NFKC", decoded_again)):
         _check_form(form)
     return path
@@ -32,14 +38,14 @@ def validate_asset_path(path: str) -> str:
 
 def _check_form(path: str) -> None:
     if path != path.strip():  # DCS trims the path: " ../x" would become "../x"
-        raise InvalidPath("The media path starts or ends with white space.")
+        raise InvalidPath(_("The media path starts or ends with white space."))
     if "\ufffd" in path:
-        raise InvalidPath("The media path is not valid UTF-8.")
+        raise InvalidPath(_("The media path is not valid UTF-8."))
     if any(unicodedata.category(char) == "Cc" for char in path):
-        raise InvalidPath("The media path contains control characters.")
+        raise InvalidPath(_("The media path contains control characters."))
     if "\\" in path:
-        raise InvalidPath("The media path contains a backslash.")
+        raise InvalidPath(_("The media path contains a backslash."))
     if path.startswith("/"):
-        raise InvalidPath("The media path must be relative.")
+        raise InvalidPath(_("The media path must be relative."))
     if any(segment in ("", ".", "..") for segment in path.split("/")):
-        raise InvalidPath("The media path contains an empty, '.' or '..' segment.")
+        raise InvalidPath(_("The media path contains an empty, '.' or '..' segment."))

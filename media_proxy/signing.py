@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 SALT = "media_proxy.signed-link"
 QUERY_PARAM = "sig"
@@ -53,10 +54,10 @@ def read_link(token: str) -> LinkClaims:
                 raise signing.BadSignature
             signing.loads(token, salt=SALT, max_age=data["t"])
     except signing.SignatureExpired:
-        raise InvalidLink("This media link has expired.") from None
+        raise InvalidLink(_("This media link has expired.")) from None
     except signing.BadSignature:
-        raise InvalidLink("This media link is not valid.") from None
+        raise InvalidLink(_("This media link is not valid.")) from None
     try:
         return LinkClaims(int(data["u"]), str(data["b"]), str(data["p"]))
     except (KeyError, TypeError, ValueError):
-        raise InvalidLink("This media link is not valid.") from None
+        raise InvalidLink(_("This media link is not valid.")) from None

@@ -10,6 +10,7 @@ import functools
 from dataclasses import dataclass
 
 from django.core.cache import cache, caches
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -93,7 +94,7 @@ class TokenRateThrottle(AnonRateThrottle):
 
 
 class TooManyStreams(Throttled):
-    default_detail = "Too many media streams are open for this user."
+    default_detail = _("Too many media streams are open for this user.")
 
 
 @dataclass

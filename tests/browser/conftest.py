@@ -36,6 +36,12 @@ PLAYABLE = {
     "audio/03-listening.wav": ("audio", "audio/wav"),
     "audio/04-song.m4a": ("audio", "audio/mp4"),
     "Ünite 1/müzik.mp3": ("audio", "audio/mpeg"),  # a non-ASCII path, percent-encoded
+    "Ünite 2/01 Greetings.mp3": ("audio", "audio/mpeg"),
+    "Ünite 2/02 Numbers.mp3": ("audio", "audio/mpeg"),
+    "Ünite 2/03 Colours.mp3": ("audio", "audio/mpeg"),
+    "Ünite 2/04 Şarkı.mp3": ("audio", "audio/mpeg"),  # outside Latin-1: read presigned
+    "Ünite 2/05 My family.mp3": ("audio", "audio/mpeg"),
+    "Ünite 2/06 Review.mp3": ("audio", "audio/mpeg"),
     "video/lesson-1.mp4": ("video", "video/mp4"),
     "video/lesson-2.webm": ("video", "video/webm"),
 }
@@ -83,7 +89,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser, lms) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=lms.base_url, viewport={"width": 1280, "height": 900})
+    ctx = browser.new_context(
+        base_url=lms.base_url, viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
     ctx.set_default_timeout(TIMEOUT_MS)
     ctx.set_default_navigation_timeout(TIMEOUT_MS)
     yield ctx
@@ -204,7 +212,7 @@ def _sign_in(page: Page, username: str, next_path: str, login_path: str, submit:
 
 def sign_in(page: Page, username: str, next_path: str) -> None:
     """Sign in through the LMS's login page (reached by the login_required redirect)."""
-    _sign_in(page, username, next_path, "/accounts/login/", "button[type=submit]")
+    _sign_in(page, username, next_path, "/accounts/login/", "main button[type=submit]")
 
 
 def sign_in_admin(page: Page, username: str, next_path: str) -> None:

@@ -7,12 +7,12 @@ would download from byte 0; so every media response is recorded and must be
 a 206 for exactly the range asked.
 """
 
-import os
 from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import expect
 
+from media_proxy.outline import PRELOAD_METADATA_LIMIT
 from tests.browser.conftest import (
     BOOK_MEDIA,
     PLAYABLE,
@@ -24,13 +24,11 @@ from tests.browser.conftest import (
     play_and_seek,
     sign_in,
 )
-from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.wire]
 
 DURATION = 36.0  # every demo audio/video file lasts 36 s
 SEEK_TARGETS = [5.0, 20.0, 34.0]
-SCREENSHOT = ROOT / "docs" / "book-page.png"
 
 
 @pytest.fixture
@@ -56,7 +54,8 @@ def parse_vtt(text: str) -> list[tuple[float, float, str]]:
 
 
 def test_student_page_has_a_player_for_every_media_file(student_page, traffic):
-    """One <audio>/<video> per demo file, of the right type, none of them broken."""
+    """One <audio>/<video> per demo file, of the right type, named by its title, none broken;
+    only the first few load with the page."""
     players = student_page.eval_on_selector_all(
         "[data-media-path]",
         """els => els.map(el => ({
@@ -64,19 +63,25 @@ def test_student_page_has_a_player_for_every_media_file(student_page, traffic):
           tag: el.tagName.toLowerCase(),
           type: el.querySelector("source").type,
           src: el.querySelector("source").getAttribute("src"),
+          name: el.getAttribute("aria-label"),
+          preload: el.preload,
         }))""",
     )
     assert {p["path"]: (p["tag"], p["type"]) for p in players} == PLAYABLE
     for player in players:
         assert player["src"].endswith("/media/" + quote(player["path"])), player
-    assert student_page.locator("[role=alert]").count() == 0  # no "media library unavailable"
+        assert player["name"], player
+    assert student_page.locator("[role=alert]:visible").count() == 0  # no outage message
+    eager = [p["path"] for p in players if p["preload"] == "metadata"]
+    assert len(eager) == PRELOAD_METADATA_LIMIT
+    assert {"video/lesson-1.mp4", "video/lesson-2.webm"} <= set(eager)  # videos first
     student_page.wait_for_function(
         "() => [...document.querySelectorAll('[data-media-path]')]"
-        ".every(el => el.error || el.readyState >= 1)",
+        ".every(el => el.error || el.preload === 'none' || el.readyState >= 1)",
         timeout=TIMEOUT_MS,
     )
-    cover = student_page.locator("img.preview")
-    expect(cover).to_have_attribute("alt", "cover.png")
+    cover = student_page.locator("img.cover")
+    expect(cover).to_have_attribute("alt", "Cover of English 7: Sounds and Stories")
     student_page.wait_for_function(
         "(img) => img.complete", arg=cover.element_handle(), timeout=TIMEOUT_MS
     )
@@ -85,6 +90,9 @@ def test_student_page_has_a_player_for_every_media_file(student_page, traffic):
         "[data-media-path]", "els => els.filter(el => el.error).map(el => el.dataset.mediaPath)"
     )
     assert broken == []
+    loaded = {r.path for r in traffic.responses}
+    lazy = set(PLAYABLE) - set(eager)
+    assert not loaded & lazy, f"players that load only when played loaded:\n{traffic.describe()}"
     assert_no_errors(traffic)
 
 
@@ -106,32 +114,65 @@ def test_playback_seeks_with_partial_responses(student_page, traffic, path):
     assert_no_errors(traffic)
 
 
-def test_video_subtitle_track_has_the_vtt_cues(student_page, traffic):
-    """The <track> of lesson-1.mp4 loads lesson-1.vtt through the proxy, cue for cue."""
+_TRACKS = """(el) => Array.from(el.textTracks, (t, i) => ({
+  readyState: el.querySelectorAll("track")[i].readyState,
+  kind: t.kind, label: t.label, language: t.language, mode: t.mode,
+  cues: t.cues ? Array.from(t.cues, (c) => [c.startTime, c.endTime, c.text]) : null,
+}))"""
+
+
+def test_video_subtitle_tracks_have_the_vtt_cues_in_both_languages(student_page, traffic):
+    """lesson-1.vtt (the site language) shows by default; lesson-1.tr.vtt is "Türkçe", picked
+    from the page's subtitles menu. Both load through the proxy, cue for cue."""
     video = media_element(student_page, "video/lesson-1.mp4")
     student_page.wait_for_function(
         "(el) => el.querySelector('track').readyState >= 2", arg=video, timeout=TIMEOUT_MS
     )
-    track = video.evaluate(
-        """(el) => {
-          const t = el.textTracks[0];
-          return {
-            readyState: el.querySelector("track").readyState,
-            kind: t.kind, label: t.label, mode: t.mode,
-            cues: Array.from(t.cues, (c) => [c.startTime, c.endTime, c.text]),
-          };
-        }"""
+    english, turkish = video.evaluate(_TRACKS)
+    assert english["readyState"] == 2, "the track failed to load (readyState 3 is ERROR)"
+    assert (english["kind"], english["label"], english["language"], english["mode"]) == (
+        "subtitles",
+        "English",
+        "en",
+        "showing",
     )
-    assert track["readyState"] == 2, "the track failed to load (readyState 3 is ERROR)"
-    assert (track["kind"], track["label"], track["mode"]) == ("subtitles", "lesson-1", "showing")
+    assert (turkish["label"], turkish["language"], turkish["mode"]) == ("Türkçe", "tr", "disabled")
     expected = parse_vtt((BOOK_MEDIA / "video" / "lesson-1.vtt").read_text(encoding="utf-8"))
-    assert len(track["cues"]) == len(expected) > 0
-    assert track["cues"][0][2] == "Welcome to English 7, Lesson 1: Meeting New People."
-    assert [tuple(cue) for cue in track["cues"]] == expected  # Turkish letters included
+    assert len(english["cues"]) == len(expected) > 0
+    assert english["cues"][0][2] == "Welcome to English 7, Lesson 1: Meeting New People."
+    assert [tuple(cue) for cue in english["cues"]] == expected  # Turkish letters included
 
-    (subtitle,) = traffic.for_path("video/lesson-1.vtt")
-    assert subtitle.status == 200
-    assert subtitle.headers["content-type"].startswith("text/vtt")
+    menu = student_page.locator('[data-player]:has([data-media-path="video/lesson-1.mp4"]) select')
+    expect(menu).to_have_value("en")
+    menu.select_option("tr")
+    student_page.wait_for_function(
+        "(el) => el.querySelectorAll('track')[1].readyState >= 2", arg=video, timeout=TIMEOUT_MS
+    )
+    english, turkish = video.evaluate(_TRACKS)
+    assert (english["mode"], turkish["mode"]) == ("disabled", "showing")
+    expected = parse_vtt((BOOK_MEDIA / "video" / "lesson-1.tr.vtt").read_text(encoding="utf-8"))
+    assert [tuple(cue) for cue in turkish["cues"]] == expected
+    assert turkish["cues"][0][2].startswith("İngilizce 7'ye hoş geldiniz")
+
+    for path in ("video/lesson-1.vtt", "video/lesson-1.tr.vtt"):
+        (subtitle,) = traffic.for_path(path)
+        assert subtitle.status == 200
+        assert subtitle.headers["content-type"].startswith("text/vtt")
+    assert_no_errors(traffic)
+
+
+def test_audio_captions_show_as_text_when_chosen(student_page, traffic):
+    """An audio track's transcript (02 Numbers.vtt / .tr.vtt): off until chosen, then its cues
+    appear as text under the player while it plays."""
+    path = "Ünite 2/02 Numbers.mp3"
+    player = student_page.locator(f'[data-player]:has([data-media-path="{path}"])')
+    menu = player.locator("select")
+    expect(menu).to_have_value("")
+    expect(player.locator("[data-cue]")).to_be_hidden()
+    menu.select_option("tr")
+    audio = media_element(student_page, path)
+    play_and_seek(student_page, audio, [5.0])
+    expect(player.locator("[data-cue]")).to_have_text("Bir, iki, üç.")
     assert_no_errors(traffic)
 
 
@@ -177,23 +218,3 @@ def test_outsider_gets_a_readable_no_access_page_and_no_media(page, traffic, dem
     statuses = [r.status for r in traffic.for_path("video/lesson-1.mp4")]
     assert statuses, traffic.describe()
     assert set(statuses) == {403}, traffic.describe()
-
-
-def test_book_page_screenshot(student_page, tmp_path):
-    """The book page as demo-student sees it at 1280x900; with LMS_SCREENSHOT=1 the
-    picture replaces docs/book-page.png (the README's)."""
-    # Players settled (first frame shown, loading suspended): no spinner in the picture.
-    student_page.wait_for_function(
-        "() => [...document.querySelectorAll('video')].every(v => v.readyState >= 2)"
-        " && [...document.querySelectorAll('[data-media-path]')]"
-        ".every(el => el.networkState !== HTMLMediaElement.NETWORK_LOADING)"
-        " && [...document.images].every(i => i.complete)",
-        timeout=TIMEOUT_MS,
-    )
-    # Chromium hides a player's loading spinner only at the end of its animation cycle
-    # (inside the closed controls shadow root, so nothing to poll): give it that cycle.
-    student_page.wait_for_timeout(1500)
-    target = SCREENSHOT if os.environ.get("LMS_SCREENSHOT") == "1" else tmp_path / "book-page.png"
-    student_page.screenshot(path=str(target))
-    assert target.read_bytes().startswith(b"\x89PNG")
-    assert 10_000 < target.stat().st_size < 300_000

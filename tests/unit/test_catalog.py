@@ -1,11 +1,10 @@
-"""Table-driven tests for media_proxy.catalog: kinds, subtitle pairing, grouping."""
+"""Table-driven tests for media_proxy.catalog: kinds and subtitle pairing."""
 
 from __future__ import annotations
 
 import pytest
 
-from media_proxy.catalog import MediaItem, build_catalog, kind_of, media_item
-from media_proxy.dcs import DCSFile
+from media_proxy.catalog import MediaItem, kind_of, media_item
 
 
 @pytest.mark.parametrize(
@@ -74,52 +73,3 @@ def test_media_item_fields():
         subtitle="Ünite 1/şarkı.vtt",
     )
     assert item.name == "şarkı.mp3"
-
-
-def paths_by_kind(catalog: dict[str, list[MediaItem]]) -> dict[str, list[str]]:
-    return {kind: [item.path for item in items] for kind, items in catalog.items()}
-
-
-@pytest.mark.parametrize(
-    ("paths", "expected"),
-    [
-        pytest.param([], {}, id="empty book"),
-        pytest.param(["config.json"], {"other": ["config.json"]}, id="only other"),
-        pytest.param(
-            ["b.mp3", "notes.pdf", "a.vtt", "cover.png", "z.mp4", "a.mp4", "a.mp3"],
-            {
-                "video": ["a.mp4", "z.mp4"],
-                "audio": ["a.mp3", "b.mp3"],
-                "image": ["cover.png"],
-                "subtitle": ["a.vtt"],
-                "other": ["notes.pdf"],
-            },
-            id="kinds in order, paths sorted",
-        ),
-        pytest.param(
-            ["u2/02.mp3", "u10/01.mp3", "u1/02.mp3", "u1/01.mp3"],
-            {"audio": ["u1/01.mp3", "u1/02.mp3", "u10/01.mp3", "u2/02.mp3"]},
-            id="sorted by path as text",
-        ),
-        pytest.param(
-            ["s.srt", "v.mp4", "t.txt"],
-            {"video": ["v.mp4"], "subtitle": ["s.srt"], "other": ["t.txt"]},
-            id="empty groups dropped",
-        ),
-    ],
-)
-def test_build_catalog_groups(paths, expected):
-    catalog = build_catalog([DCSFile(path, 1) for path in paths])
-    assert paths_by_kind(catalog) == expected
-    assert list(catalog) == list(expected)  # the order pages show the groups in
-
-
-def test_build_catalog_items():
-    files = [DCSFile("a/l1.srt", 3), DCSFile("a/l1.mp4", 2), DCSFile("a/l1.vtt", 1)]
-    assert build_catalog(files) == {
-        "video": [MediaItem("a/l1.mp4", 2, "video", "video/mp4", "a/l1.vtt")],
-        "subtitle": [
-            MediaItem("a/l1.srt", 3, "subtitle", "text/plain; charset=utf-8"),
-            MediaItem("a/l1.vtt", 1, "subtitle", "text/vtt; charset=utf-8"),
-        ],
-    }

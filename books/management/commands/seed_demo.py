@@ -1,4 +1,5 @@
-"""Demo data: a publisher, three books, four users and real media in the local DCS."""
+"""Demo data: a publisher, three books (one a draft), four users and real media in the local
+DCS."""
 
 import shutil
 from pathlib import Path
@@ -73,10 +74,11 @@ class Command(BaseCommand):
         return user
 
     def _copy_media(self, root: Path) -> None:
+        """Each book's folder of demo_media/ (english-7: two units, video with English and
+        Turkish subtitles, a file named outside Latin-1; the others: their covers)."""
         book_root = root / PUBLISHER / "books"
-        shutil.copytree(DEMO_MEDIA / "english-7", book_root / "english-7", dirs_exist_ok=True)
-        for other in ("science-8", "history-9"):
-            target = book_root / other / "images"
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(DEMO_MEDIA / "english-7" / "images" / "cover.png", target / "cover.png")
+        for book_name, _title, _status in BOOKS:
+            source = DEMO_MEDIA / book_name
+            if source.is_dir():
+                shutil.copytree(source, book_root / book_name, dirs_exist_ok=True)
         self.stdout.write(f"Media copied to {book_root}")
