@@ -9,6 +9,7 @@ process politely, then for good).
 from local_servers.nginx import (
     NGINX_MAIN_CONFIG,
     OFFLOAD_SECRET,
+    complete_nginx_command,
     lms_site_config,
     nginx_command,
     write_nginx_config,
@@ -19,6 +20,7 @@ from local_servers.processes import emulator_command, redis_command, stop_proces
 __all__ = [
     "NGINX_MAIN_CONFIG",
     "OFFLOAD_SECRET",
+    "complete_nginx_command",
     "emulator_command",
     "free_port",
     "lms_site_config",

@@ -1,9 +1,12 @@
-"""nginx for a local run: a self-contained nginx.conf around one site file."""
+"""nginx for a local run: a self-contained nginx.conf around one site file, or the
+complete nginx.conf `deploy/render.py --complete` renders, with its files in one folder."""
 
+import getpass
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
-from deploy.render import render
+from deploy.render import SITE_TEMPLATE, render, render_complete
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +86,20 @@ def lms_site_config(
             **store,
         },
     )
+
+
+def complete_nginx_command(nginx: str, directory: Path, *sites: Mapping[str, str]) -> list[str]:
+    """The shipped template as `render.py --complete` renders it, one site per value set,
+    with nginx's pid, logs and temporary files in `directory`; the command that serves it
+    (in the foreground)."""
+    local = {
+        "NGINX_USER": getpass.getuser(),
+        "NGINX_PID": str(directory / "nginx.pid"),
+        "NGINX_LOG_DIR": str(directory),
+        "NGINX_TEMP_DIR": str(directory),
+        "NGINX_WORKER_CONNECTIONS": "1024",
+    }
+    first, *others = sites
+    config = directory / "nginx.conf"
+    config.write_text(render_complete(SITE_TEMPLATE.read_text(), {**local, **first}, *others))
+    return [nginx, "-c", str(config), "-p", str(directory), "-g", "daemon off;"]

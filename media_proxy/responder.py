@@ -241,6 +241,8 @@ class MediaResponder:
             response = HttpResponse(status=plan.status)
             del response["Content-Type"]
         _set(response, self._headers(obj, plan, etag, shape))
+        if plan.status == Status.NOT_MODIFIED:  # RFC 9110 8.6: the 200's length, never 0
+            response["Content-Length"] = str(plan.size)
         if method == "HEAD":
             length = response.get("Content-Length", str(len(response.content)))
             response.content = b""

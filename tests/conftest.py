@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -114,20 +115,40 @@ class LMSServer:
         return self.log_path.read_text(errors="replace").splitlines()
 
 
-def server_env(dcs_base_url: str, database_name: str, **extra: str) -> dict[str, str]:
+def database_url(name: str | None = None) -> str:
+    """The test database (or database `name` on its server) as a DATABASE_URL, so the
+    servers a test starts use the database the suite runs on: SQLite or PostgreSQL."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    name = name or db["NAME"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{name}"
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise NotImplementedError(f"servers under test on {db['ENGINE']}")
+    user, password = quote(db["USER"] or "", safe=""), quote(db["PASSWORD"] or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = str(db["HOST"] or "")
+    host = quote(host, safe="") if host.startswith("/") else host  # a socket folder
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{credentials}{host}{port}/{quote(str(name), safe='')}"
+
+
+def server_env(dcs_base_url: str, database_name: str | None = None, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "LMS_TESTING": "1",
         "DEBUG": "false",
         "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{database_name}",
+        "DATABASE_URL": database_url(database_name),
         "DCS_BASE_URL": dcs_base_url,
         "DCS_EMAIL": settings.DCS_EMAIL,
         "DCS_PASSWORD": settings.DCS_PASSWORD,
         "DCS_READ_TIMEOUT": "2",
         "DCS_CONNECT_TIMEOUT": "1",
         "LOG_LEVEL": "INFO",
+        "EMAIL_URL": "",  # password reset off, unless a test turns it on
         # Suites send thousands of requests as one user; the limits have their own server.
         "MEDIA_THROTTLE_RATE": "1000000/min",
         "AUTH_THROTTLE_RATE": "1000000/min",

@@ -359,6 +359,8 @@ def test_if_none_match_is_304_and_beats_range(lms, student, etag, if_none_match,
     assert response.content == b""
     assert response.headers["ETag"] == etag
     assert response.headers["Cache-Control"] == "private, max-age=86400"
+    # RFC 9110 8.6: a 304's Content-Length is absent or the 200's, never 0.
+    assert response.headers.get("Content-Length") in (None, str(len(media.file_bytes(ONE_MIB))))
 
 
 def test_if_none_match_other_etag_serves(lms, student, etag):

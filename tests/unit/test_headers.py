@@ -118,5 +118,6 @@ def test_the_nginx_template_holds_no_copy_of_the_csp():
     values = dict.fromkeys(
         ["LISTEN", "SERVER_NAME", "LMS_ADDRESS", "DCS_ADDRESS", "DCS_SCHEME", "DCS_HOST"], "x"
     )
-    rendered = render(template, values | {"STATIC_ROOT": "/s"})
+    offload = {"STATIC_ROOT": "/s", "MEDIA_OFFLOAD_SECRET": "s" * 16, "STORE_ADDRESS": "x"}
+    rendered = render(template, values | offload)
     assert rendered.count("add_header Content-Security-Policy $media_csp always;") == 2
