@@ -211,7 +211,7 @@ class DCSApp:
         when it ends, which is before the server closes the connection.
         """
         started = time.monotonic()
-        length = next((int(v) for k, v in reply.headers if k.lower() == "content-length"), None)
+        length = _content_length(reply.headers)
         has_body = request.method != "HEAD"  # the server drops a HEAD's body
         handed = 0
         done = False
@@ -223,16 +223,7 @@ class DCSApp:
             done = True
             if record is not None:
                 record.finished_at = time.time()
-            range_header = request.headers.get("Range")
-            logger.info(
-                "%s %s%s -> %d, %d bytes in %.1f ms",
-                request.method,
-                request.full_path.rstrip("?"),
-                f" (Range: {range_header})" if range_header is not None else "",
-                reply.status,
-                handed if has_body else 0,
-                (time.monotonic() - started) * 1000,
-            )
+            _log_response(request, reply, handed if has_body else 0, started)
 
         try:
             for chunk in chunks:
@@ -339,6 +330,15 @@ class DCSApp:
         denied = self._authenticate(request)
         if denied is not None:
             return denied
+        found = self._look_up_object(request, faults, publisher, book_name)
+        if isinstance(found, Reply):
+            return found
+        return self._object_reply(request, faults, found)
+
+    def _look_up_object(
+        self, request: Request, faults: Faults, publisher: str, book_name: str
+    ) -> ObjectInfo | Reply:
+        """The requested object's metadata, or the error DCS answers instead."""
         paths = request.args.getlist("path")
         if not paths:
             return json_reply(422, {"detail": [_missing(["query", "path"], None)]})
@@ -352,7 +352,7 @@ class DCSApp:
             return _fault_status(faults.status)
         try:
             with self._store_call(faults):
-                info = self.store.head(object_key(publisher, book_name, path))
+                return self.store.head(object_key(publisher, book_name, path))
         except StoreDown:
             logger.warning("the object store is down (store_down): 500, as DCS does")
             return internal_server_error()
@@ -362,12 +362,13 @@ class DCSApp:
             logger.exception("object lookup failed")
             return detail(502, "Unable to load object metadata")
 
+    def _object_reply(self, request: Request, faults: Faults, info: ObjectInfo) -> Reply:
+        """The object (or the asked range of it), a 304, or why it cannot be served."""
         range_header = None if faults.ignore_range else request.headers.get("Range")
         try:
             byte_range = resolve_range(range_header, info.size)
         except RangeNotSatisfiable as exc:
             return detail(416, exc.detail, [("Content-Range", f"bytes */{info.size}")])
-        cache_control = cache_control_for(info.content_type)
         if byte_range is None and _etag_matches(request.headers.get("If-None-Match"), info.etag):
             return not_modified(info.etag)
         try:
@@ -379,14 +380,7 @@ class DCSApp:
         start, end = (
             (0, info.size - 1) if byte_range is None else (byte_range.start, byte_range.end)
         )
-        headers = [
-            ("Content-Type", info.content_type),
-            ("Content-Length", str(end - start + 1)),
-            ("Accept-Ranges", "bytes"),
-            ("ETag", f'"{info.etag}"'),
-            ("Content-Disposition", f'inline; filename="{info.basename}"'),
-            ("Cache-Control", cache_control),
-        ]
+        headers = _object_headers(info, start, end)
         if byte_range is None:
             return Reply(200, headers, self._body(info, start, end, faults))
         shift = 1 if faults.wrong_content_range else 0
@@ -467,6 +461,36 @@ def faulty_body(
             chunk = chunk[take:]
     if stall is not None and sent >= stall[0]:
         time.sleep(stall[1])
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    return next((int(v) for k, v in headers if k.lower() == "content-length"), None)
+
+
+def _log_response(request: Request, reply: Reply, sent: int, started: float) -> None:
+    """The one log line of a response, once its body was handed over (or ended)."""
+    range_header = request.headers.get("Range")
+    logger.info(
+        "%s %s%s -> %d, %d bytes in %.1f ms",
+        request.method,
+        request.full_path.rstrip("?"),
+        f" (Range: {range_header})" if range_header is not None else "",
+        reply.status,
+        sent,
+        (time.monotonic() - started) * 1000,
+    )
+
+
+def _object_headers(info: ObjectInfo, start: int, end: int) -> list[tuple[str, str]]:
+    """The headers of the bytes ``start``-``end`` of an object (but a 206's Content-Range)."""
+    return [
+        ("Content-Type", info.content_type),
+        ("Content-Length", str(end - start + 1)),
+        ("Accept-Ranges", "bytes"),
+        ("ETag", f'"{info.etag}"'),
+        ("Content-Disposition", f'inline; filename="{info.basename}"'),
+        ("Cache-Control", cache_control_for(info.content_type)),
+    ]
 
 
 def record_request(stats: Stats, request: Request, environ: dict[str, Any]) -> RequestRecord:

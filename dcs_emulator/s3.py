@@ -179,6 +179,10 @@ class S3Mirror:
         self._uploaded[key] = identity
 
 
+#: what S3 answers when it refuses a presigned request: (status, code, message)
+Refusal = tuple[int, str, str]
+
+
 def check_presigned(
     method: str,
     host: str,
@@ -186,7 +190,7 @@ def check_presigned(
     raw_query: str,
     credentials: Credentials,
     now: float | None = None,
-) -> tuple[int, str, str] | None:
+) -> Refusal | None:
     """None if S3 would serve this presigned request, else (status, code, message).
 
     The signature is recomputed with botocore's signer over the method, the
@@ -196,27 +200,13 @@ def check_presigned(
     """
     params = parse_qsl(raw_query, keep_blank_values=True)
     given = dict(params)
-    if not any(name in given for name in AUTH_PARAMS):
-        return 403, "AccessDenied", "Access Denied"
-    if any(name not in given for name in AUTH_PARAMS) or (
-        given["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256"
-    ):
-        return (
-            400,
-            "AuthorizationQueryParametersError",
-            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
-            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
-            "and X-Amz-Expires parameters.",
-        )
+    refusal = _auth_params_refusal(given)
+    if refusal is not None:
+        return refusal
     scope = given["X-Amz-Credential"].split("/")
-    if len(scope) != 5 or scope[3:] != ["s3", "aws4_request"]:
-        return 400, "AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential."
-    if scope[0] != credentials.access_key:
-        return (
-            403,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-        )
+    refusal = _credential_refusal(scope, credentials)
+    if refusal is not None:
+        return refusal
     try:
         signed_at = dt.datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(
             tzinfo=dt.UTC
@@ -232,19 +222,8 @@ def check_presigned(
         )
     if (time.time() if now is None else now) > signed_at.timestamp() + expires:
         return 403, "AccessDenied", "Request has expired"
-    rest = urlencode([(k, v) for k, v in params if k not in AUTH_PARAMS], quote_via=quote)
-    request = AWSRequest(
-        method=method,
-        url=f"http://{host}{raw_path}" + (f"?{rest}" if rest else ""),
-        headers={"Host": host},
-    )
-    # add_auth() would sign for the current second: sign for the URL's own X-Amz-Date.
-    auth = S3SigV4QueryAuth(credentials, "s3", scope[2], expires=expires)
-    request.context["timestamp"] = given["X-Amz-Date"]
-    auth._modify_request_before_signing(request)
-    computed = auth.signature(
-        auth.string_to_sign(request, auth.canonical_request(request)), request
-    )
+    rest = [(k, v) for k, v in params if k not in AUTH_PARAMS]
+    computed = _signature(method, host, raw_path, rest, credentials, scope[2], given, expires)
     if computed != given["X-Amz-Signature"]:
         return (
             403,
@@ -253,6 +232,60 @@ def check_presigned(
             "Check your key and signing method.",
         )
     return None
+
+
+def _auth_params_refusal(given: dict[str, str]) -> Refusal | None:
+    """Why the query's authentication parameters are missing or not SigV4 (None: usable)."""
+    if not any(name in given for name in AUTH_PARAMS):
+        return 403, "AccessDenied", "Access Denied"
+    if any(name not in given for name in AUTH_PARAMS) or (
+        given["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256"
+    ):
+        return (
+            400,
+            "AuthorizationQueryParametersError",
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters.",
+        )
+    return None
+
+
+def _credential_refusal(scope: list[str], credentials: Credentials) -> Refusal | None:
+    """Why the X-Amz-Credential scope is malformed or not our key's (None: it is ours)."""
+    if len(scope) != 5 or scope[3:] != ["s3", "aws4_request"]:
+        return 400, "AuthorizationQueryParametersError", "Error parsing the X-Amz-Credential."
+    if scope[0] != credentials.access_key:
+        return (
+            403,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        )
+    return None
+
+
+def _signature(
+    method: str,
+    host: str,
+    raw_path: str,
+    rest: list[tuple[str, str]],
+    credentials: Credentials,
+    region: str,
+    given: dict[str, str],
+    expires: int,
+) -> str:
+    """The SigV4 query signature of the request, over the non-authentication parameters."""
+    query = urlencode(rest, quote_via=quote)
+    request = AWSRequest(
+        method=method,
+        url=f"http://{host}{raw_path}" + (f"?{query}" if query else ""),
+        headers={"Host": host},
+    )
+    # add_auth() would sign for the current second: sign for the URL's own X-Amz-Date.
+    auth = S3SigV4QueryAuth(credentials, "s3", region, expires=expires)
+    request.context["timestamp"] = given["X-Amz-Date"]
+    auth._modify_request_before_signing(request)
+    return auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
 
 
 def s3_error(status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:

@@ -98,6 +98,21 @@ class KeepAliveHandler(WSGIRequestHandler):
             return False
 
     def run_wsgi(self) -> None:
+        environ = self._prepare_environ()
+        response = _Response()
+        try:
+            self._run_app(environ, response)
+        except (ConnectionError, TimeoutError) as exc:
+            self.close_connection = True
+            self.connection_dropped(exc, environ)
+            return
+        except Exception:
+            logger.exception("error serving %s %s", self.command, self.path)
+            self._fail(environ, response)
+        self._end_exchange(environ, response)
+
+    def _prepare_environ(self) -> dict[str, Any]:
+        """The request's WSGI environ (after a ``100 Continue`` if it expects one)."""
         if self.request_version == "HTTP/1.0":
             self.close_connection = True  # h11: no keep-alive for HTTP/1.0, whatever it asks
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
@@ -110,14 +125,13 @@ class KeepAliveHandler(WSGIRequestHandler):
                 length, self.close_connection = 0, True
             environ["wsgi.input"] = LimitedStream(self.rfile, length)
         environ[CONNECTION_KEY] = self.connection_info
-        response = _Response()
+        return environ
+
+    def _run_app(self, environ: dict[str, Any], response: _Response) -> None:
+        """Call the app and send what it answers straight to the socket."""
 
         def write(data: bytes) -> None:
-            if not response.headers_sent:
-                self._send_head(response)
-            if data and response.has_body:
-                self.wfile.write(data)
-                response.body_bytes += len(data)
+            self._write(response, data)
 
         def start_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -127,35 +141,41 @@ class KeepAliveHandler(WSGIRequestHandler):
             response.status, response.headers = status, headers
             return write
 
+        app_iter: Iterable[bytes] = self.server.app(environ, start_response)
         try:
-            app_iter: Iterable[bytes] = self.server.app(environ, start_response)
-            try:
-                for chunk in app_iter:
-                    write(chunk)
-                if not response.headers_sent:
-                    write(b"")
-            finally:
-                close = getattr(app_iter, "close", None)
-                if close is not None:
-                    close()
-        except (ConnectionError, TimeoutError) as exc:
-            self.close_connection = True
-            self.connection_dropped(exc, environ)
-            return
-        except Exception:
-            logger.exception("error serving %s %s", self.command, self.path)
+            for chunk in app_iter:
+                write(chunk)
             if not response.headers_sent:
-                body = b"Internal Server Error"
-                response.status = "500 Internal Server Error"
-                response.headers = [
-                    ("Content-Type", "text/plain; charset=utf-8"),
-                    ("Content-Length", str(len(body))),
-                ]
-                with contextlib.suppress(OSError):
-                    write(body)
-                environ[CLOSE_AFTER_KEY] = 500
-            else:
-                self.close_connection = True
+                write(b"")
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+
+    def _write(self, response: _Response, data: bytes) -> None:
+        if not response.headers_sent:
+            self._send_head(response)
+        if data and response.has_body:
+            self.wfile.write(data)
+            response.body_bytes += len(data)
+
+    def _fail(self, environ: dict[str, Any], response: _Response) -> None:
+        """The app failed: a 500 if nothing was sent yet, else the connection is closed."""
+        if response.headers_sent:
+            self.close_connection = True
+            return
+        body = b"Internal Server Error"
+        response.status = "500 Internal Server Error"
+        response.headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ]
+        with contextlib.suppress(OSError):
+            self._write(response, body)
+        environ[CLOSE_AFTER_KEY] = 500
+
+    def _end_exchange(self, environ: dict[str, Any], response: _Response) -> None:
+        """Close the connection if the response asks it, else read away the unread body."""
         if response.has_body and response.content_length != response.body_bytes:
             self.close_connection = True  # a cut body: the client sees a short read
         closed_after = environ.get(CLOSE_AFTER_KEY)
@@ -297,24 +317,39 @@ class Emulator:
         self.mirror = None
         self._store_server: EmulatorServer | None = None
         if s3_endpoint:
-            from .s3 import StoreGateway  # boto3 is imported only when a store is used
-
             self.mirror = self._mirror(store, s3_endpoint, s3_bucket, s3_access_key, s3_secret_key)
-            self._store_server = EmulatorServer(
-                host,
-                store_port,
-                StoreGateway(self.mirror, self.store_stats),
-                self.store_stats,
-                idle_timeout=None,
-                handler=StoreHandler,
-            )
-            self.mirror.sign_for(_url(host, self._store_server.port))
-            try:
-                count = self.mirror.upload_all()
-            except Exception:
-                self._store_server.server_close()
-                raise
-            logger.info("uploaded %d files to %s", count, f"{s3_endpoint}/{self.mirror.bucket}")
+            self._store_server = self._store_gateway(self.mirror, s3_endpoint, host, store_port)
+        self.app = self._build_app(store, Account(email, password, admin=admin))
+        self._server = EmulatorServer(host, port, self.app, self.stats, idle_timeout)
+        self.host = host
+        self.port: int = self._server.port
+        self._thread: threading.Thread | None = None
+        self._store_thread: threading.Thread | None = None
+
+    def _store_gateway(
+        self, mirror: S3Mirror, endpoint: str, host: str, port: int
+    ) -> EmulatorServer:
+        """The (not yet started) gateway in front of the S3 store, once the folder is uploaded."""
+        from .s3 import StoreGateway  # boto3 is imported only when a store is used
+
+        server = EmulatorServer(
+            host,
+            port,
+            StoreGateway(mirror, self.store_stats),
+            self.store_stats,
+            idle_timeout=None,
+            handler=StoreHandler,
+        )
+        mirror.sign_for(_url(host, server.port))
+        try:
+            count = mirror.upload_all()
+        except Exception:
+            server.server_close()
+            raise
+        logger.info("uploaded %d files to %s", count, f"{endpoint}/{mirror.bucket}")
+        return server
+
+    def _build_app(self, store: ObjectStore, account: Account) -> DCSApp:
         control = Control(
             self.faults,
             self.stats,
@@ -322,21 +357,16 @@ class Emulator:
             self.expire_tokens,
             self.store_stats if self.mirror is not None else None,
         )
-        self.app = DCSApp(
+        return DCSApp(
             store,
             self.tokens,
-            Account(email, password, admin=admin),
+            account,
             self.faults,
             self.stats,
             control,
             mirror=self.mirror,
             stopping=self._stopping,
         )
-        self._server = EmulatorServer(host, port, self.app, self.stats, idle_timeout)
-        self.host = host
-        self.port: int = self._server.port
-        self._thread: threading.Thread | None = None
-        self._store_thread: threading.Thread | None = None
 
     @staticmethod
     def _mirror(

@@ -35,14 +35,13 @@ def port_is_busy(port: int) -> bool:
     return False
 
 
-def main() -> int:
-    env = {**os.environ}
-    env.setdefault("DEBUG", "true")
+def read_ports(env: dict[str, str]) -> dict[str, int] | None:
+    """The ports from `env` (or their defaults); None, once explained, if one is unusable."""
     try:
         ports = {name: int(env.get(name) or default) for name, default in DEFAULT_PORTS.items()}
     except ValueError as error:
         print(f"make run: LMS_PORT and DCS_PORT must be port numbers ({error})", file=sys.stderr)
-        return 1
+        return None
     for name, port in ports.items():
         if port_is_busy(port):
             print(
@@ -50,12 +49,12 @@ def main() -> int:
                 f" there, or choose another port: make run {name}=<port>",
                 file=sys.stderr,
             )
-            return 1
-    lms_port, dcs_port = ports["LMS_PORT"], ports["DCS_PORT"]
-    # The LMS talks to the emulator this starts.
-    env["DCS_BASE_URL"] = f"http://127.0.0.1:{dcs_port}"
-    dcs_root = Path(env.setdefault("DCS_EMULATOR_ROOT", str(ROOT / "var" / "dcs")))
-    dcs_root.mkdir(parents=True, exist_ok=True)
+            return None
+    return ports
+
+
+def migrate_and_seed(env: dict[str, str]) -> bool:
+    """Migrate the database and seed the demo; False, once explained, if a step failed."""
 
     def manage(*args: str) -> None:
         subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
@@ -65,7 +64,31 @@ def main() -> int:
         manage("seed_demo", "--password", DEMO_PASSWORD)
     except subprocess.CalledProcessError as error:
         print(f"make run: {' '.join(error.cmd[1:])} failed ({error.returncode})", file=sys.stderr)
-        return 1
+        return False
+    return True
+
+
+def print_welcome(lms_port: int, dcs_url: str) -> None:
+    print(
+        f"\n  Dream LMS:      http://127.0.0.1:{lms_port}/books/"
+        f"\n  Django admin:   http://127.0.0.1:{lms_port}/admin/"
+        f"\n  Local DCS:      {dcs_url}"
+        f"\n  Demo logins (password {DEMO_PASSWORD!r}): demo-student (Class 7A),"
+        " demo-publisher, demo-admin, demo-outsider"
+        "\n  Ctrl-C stops both servers.\n",
+        flush=True,
+    )
+
+
+def wait_for_an_exit(processes: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Block until one of `processes` exits; that one."""
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.5)
+    return next(process for process in processes if process.poll() is not None)
+
+
+def serve(env: dict[str, str], dcs_root: Path, lms_port: int, dcs_port: int) -> int:
+    """Run the emulator and the dev server until one exits or Ctrl-C; the exit status."""
     processes = [
         subprocess.Popen(emulator_command(dcs_root, dcs_port), cwd=ROOT, env=env),
         subprocess.Popen(
@@ -75,18 +98,8 @@ def main() -> int:
     try:
         wait_for_port(dcs_port, processes[0])
         wait_for_port(lms_port, processes[1])
-        print(
-            f"\n  Dream LMS:      http://127.0.0.1:{lms_port}/books/"
-            f"\n  Django admin:   http://127.0.0.1:{lms_port}/admin/"
-            f"\n  Local DCS:      {env['DCS_BASE_URL']}"
-            f"\n  Demo logins (password {DEMO_PASSWORD!r}): demo-student (Class 7A),"
-            " demo-publisher, demo-admin, demo-outsider"
-            "\n  Ctrl-C stops both servers.\n",
-            flush=True,
-        )
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-        stopped = next(process for process in processes if process.poll() is not None)
+        print_welcome(lms_port, env["DCS_BASE_URL"])
+        stopped = wait_for_an_exit(processes)
         print(f"\n  make run: {stopped.args[2]} exited ({stopped.returncode})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -96,6 +109,22 @@ def main() -> int:
         return 1
     finally:
         stop_processes((process, signal.SIGINT) for process in processes)
+
+
+def main() -> int:
+    env = {**os.environ}
+    env.setdefault("DEBUG", "true")
+    ports = read_ports(env)
+    if ports is None:
+        return 1
+    lms_port, dcs_port = ports["LMS_PORT"], ports["DCS_PORT"]
+    # The LMS talks to the emulator this starts.
+    env["DCS_BASE_URL"] = f"http://127.0.0.1:{dcs_port}"
+    dcs_root = Path(env.setdefault("DCS_EMULATOR_ROOT", str(ROOT / "var" / "dcs")))
+    dcs_root.mkdir(parents=True, exist_ok=True)
+    if not migrate_and_seed(env):
+        return 1
+    return serve(env, dcs_root, lms_port, dcs_port)
 
 
 if __name__ == "__main__":

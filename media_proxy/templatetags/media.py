@@ -88,7 +88,18 @@ def media_player(book: Book, path_or_item: str | MediaItem | Entry) -> SafeStrin
     # take the preferred language when first played (media_scripts).
     on_load = item.kind == "video" and entry.preload != "none"
     tracks = [(track, on_load and track is preferred) for track in entry.tracks]
-    element = format_html(
+    element = _media_element(book, entry, title, src, tracks)
+    menu = _captions_menu(item, title, preferred, tracks) if tracks else ""
+    error = ERROR_BOX
+    return format_html('<div class="player" data-player>\n{}{}{}\n</div>', element, menu, error)
+
+
+def _media_element(
+    book: Book, entry: Entry, title: str, src: str, tracks: list[tuple[Track, bool]]
+) -> SafeString:
+    """The <audio> or <video> element, with its subtitle tracks (`True`: loaded as default)."""
+    item = entry.item
+    return format_html(
         '<{kind} controls preload="{preload}"{inline} aria-label="{title}"'
         ' data-media-path="{path}">\n  <source src="{src}" type="{type}">{tracks}'
         '\n  <a href="{src}">{title}</a>\n</{kind}>',
@@ -108,28 +119,30 @@ def media_player(book: Book, path_or_item: str | MediaItem | Entry) -> SafeStrin
             ),
         ),
     )
-    menu = ""
-    if tracks:
-        menu = format_html(
-            '\n<label class="captions">{label} <select data-captions data-preferred="{preferred}"'
-            ' aria-label="{name}">\n  <option value="">{off}</option>{options}\n</select></label>'
-            "{cue}",
-            label=gettext("Subtitles"),
-            preferred=preferred.srclang if preferred else "",
-            name=gettext("Subtitles for %(title)s") % {"title": title},
-            off=gettext("Off"),
-            options=format_html_join(
-                "",
-                '\n  <option value="{}" lang="{}"{}>{}</option>',
-                (
-                    (t.srclang, t.srclang, " selected" if default else "", t.label)
-                    for t, default in tracks
-                ),
+
+
+def _captions_menu(
+    item: MediaItem, title: str, preferred: Track | None, tracks: list[tuple[Track, bool]]
+) -> SafeString:
+    """The subtitles menu of a player (and the caption line of an audio player)."""
+    return format_html(
+        '\n<label class="captions">{label} <select data-captions data-preferred="{preferred}"'
+        ' aria-label="{name}">\n  <option value="">{off}</option>{options}\n</select></label>'
+        "{cue}",
+        label=gettext("Subtitles"),
+        preferred=preferred.srclang if preferred else "",
+        name=gettext("Subtitles for %(title)s") % {"title": title},
+        off=gettext("Off"),
+        options=format_html_join(
+            "",
+            '\n  <option value="{}" lang="{}"{}>{}</option>',
+            (
+                (t.srclang, t.srclang, " selected" if default else "", t.label)
+                for t, default in tracks
             ),
-            cue=mark_safe('\n<p class="cue" data-cue hidden></p>') if item.kind == "audio" else "",
-        )
-    error = ERROR_BOX
-    return format_html('<div class="player" data-player>\n{}{}{}\n</div>', element, menu, error)
+        ),
+        cue=mark_safe('\n<p class="cue" data-cue hidden></p>') if item.kind == "audio" else "",
+    )
 
 
 def _preferred_track(entry: Entry) -> Track | None:
