@@ -342,12 +342,9 @@ class DCSApp:
         paths = request.args.getlist("path")
         if not paths:
             return json_reply(422, {"detail": [_missing(["query", "path"], None)]})
-        try:
-            check_segment(publisher, "publisher")
-            check_segment(book_name, "book_name")
-            path = normalize_object_path(paths[-1])
-        except InvalidPath as exc:
-            return detail(400, exc.detail)
+        path = _object_path(publisher, book_name, paths[-1])
+        if not isinstance(path, str):
+            return path
         if faults.status is not None:
             return _fault_status(faults.status)
         try:
@@ -400,12 +397,9 @@ class DCSApp:
             problems.append(problem)
         if problems:
             return json_reply(422, {"detail": problems})
-        try:
-            check_segment(publisher, "publisher")
-            check_segment(book_name, "book_name")
-            path = normalize_object_path(paths[-1])
-        except InvalidPath as exc:
-            return detail(400, exc.detail)
+        path = _object_path(publisher, book_name, paths[-1])
+        if not isinstance(path, str):
+            return path
         key = object_key(publisher, book_name, path)
         try:
             with self._store_call(faults):
@@ -639,3 +633,13 @@ def _login_body(raw: bytes) -> tuple[dict[str, str], list[dict[str, Any]] | None
                 }
             )
     return payload, problems or None
+
+
+def _object_path(publisher: str, book_name: str, raw_path: str) -> str | Reply:
+    """The normalised object path, or DCS's 400 for a bad segment or path."""
+    try:
+        check_segment(publisher, "publisher")
+        check_segment(book_name, "book_name")
+        return normalize_object_path(raw_path)
+    except InvalidPath as exc:
+        return detail(400, exc.detail)
