@@ -47,6 +47,8 @@ class CircuitBreaker:
         self._name = name
 
     def state(self) -> str:
+        if self._threshold <= 0:
+            return "closed"  # turned off
         open_until = self._call("get", self._open_key)
         if open_until is None:
             return "closed"
