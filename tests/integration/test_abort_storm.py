@@ -6,6 +6,7 @@ A stream whose remaining bytes all fit in the kernel's socket buffers before the
 reset arrives ends "complete" for the server; the rest end "client_aborted"."""
 
 import json
+import os
 import socket
 import struct
 import time
@@ -121,5 +122,13 @@ def test_a_thousand_clients_going_away(lms, dcs):
         f"{outcomes.count('client_aborted')} of {CLIENTS} streams seen as aborted"
     )
     assert threads_after <= threads_before  # gthread's pool, not a thread per abort
-    assert rss_after - rss_before < 8 * 2**20
+    assert rss_after - rss_before < rss_bound()
     assert after_seek < 3 * before_seek + 0.05  # served as before, not starved
+
+
+def rss_bound() -> int:
+    """8 MiB; 32 when coverage traces the worker (`make test`): its tracer keeps data on
+    every line the storm runs. The strict bound holds in CI's PostgreSQL pass, which
+    runs without coverage, and in `make bench` (figure 4)."""
+    traced = os.environ.get("COVERAGE_PROCESS_START") or os.environ.get("COVERAGE_PROCESS_CONFIG")
+    return (32 if traced else 8) * 2**20
