@@ -189,15 +189,21 @@ def start_gunicorn(
     return LMSServer(f"http://127.0.0.1:{port}", log_path, process)
 
 
+def lms_with(dcs_server, tmp_path_factory, name: str, workers: int = 1, **settings: str):
+    """A gunicorn of the LMS with `settings` over the test ones, stopped when done
+    (`yield from` it in a fixture)."""
+    from django.db import connection
+
+    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"], **settings)
+    server = start_gunicorn(env, tmp_path_factory.mktemp(name) / "gunicorn.log", workers=workers)
+    yield server
+    stop(server.process)
+
+
 @pytest.fixture(scope="session")
 def lms_server(django_db_setup, dcs_server, tmp_path_factory):
     """The LMS under gunicorn (gthread), on the test database, talking to the emulator."""
-    from django.db import connection
-
-    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"])
-    server = start_gunicorn(env, tmp_path_factory.mktemp("lms") / "gunicorn.log")
-    yield server
-    stop(server.process)
+    yield from lms_with(dcs_server, tmp_path_factory, "lms")
 
 
 @pytest.fixture(scope="session")
@@ -245,12 +251,7 @@ def lms_offload_server(django_db_setup, dcs_server, tmp_path_factory):
 @pytest.fixture(scope="session")
 def lms_presigned_server(django_db_setup, dcs_server, tmp_path_factory):
     """The LMS reading every object from the store through presigned URLs (DCS_PRESIGNED)."""
-    from django.db import connection
-
-    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"], DCS_PRESIGNED="true")
-    server = start_gunicorn(env, tmp_path_factory.mktemp("presigned") / "gunicorn.log")
-    yield server
-    stop(server.process)
+    yield from lms_with(dcs_server, tmp_path_factory, "presigned", DCS_PRESIGNED="true")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests import media
-from tests.conftest import server_env, start_gunicorn, stop
+from tests.conftest import lms_with
 from tests.factories import bearer, student_with_book
 from tests.wire import fetch_raw, media_path
 
@@ -23,19 +23,16 @@ FILE = "data/hello.txt"
 
 @pytest.fixture(scope="module")
 def guarded_lms(django_db_setup, dcs_server, redis_url, tmp_path_factory):
-    from django.db import connection
-
-    env = server_env(
-        dcs_server.base_url,
-        connection.settings_dict["NAME"],
+    yield from lms_with(
+        dcs_server,
+        tmp_path_factory,
+        "breaker",
+        workers=2,
         CACHE_URL=redis_url,
         DCS_BREAKER_FAILURES=str(FAILURES),
         DCS_BREAKER_RESET=str(RESET),
         DCS_READ_TIMEOUT="1",
     )
-    server = start_gunicorn(env, tmp_path_factory.mktemp("breaker") / "gunicorn.log", workers=2)
-    yield server
-    stop(server.process)
 
 
 @pytest.fixture
@@ -132,18 +129,14 @@ BIG = "tricky/paused-64m.bin"  # larger than every socket buffer on the way
 
 @pytest.fixture(scope="module")
 def small_bulkhead(django_db_setup, dcs_server, tmp_path_factory):
-    from django.db import connection
-
-    env = server_env(
-        dcs_server.base_url,
-        connection.settings_dict["NAME"],
+    yield from lms_with(
+        dcs_server,
+        tmp_path_factory,
+        "bulkhead",
         MEDIA_MAX_CONCURRENT=str(PLACES),
         MEDIA_CHUNK_SIZE="16384",
         MEDIA_SEND_TIMEOUT=str(SEND_TIMEOUT),
     )
-    server = start_gunicorn(env, tmp_path_factory.mktemp("bulkhead") / "gunicorn.log")
-    yield server
-    stop(server.process)
 
 
 def paused_stream(lms, user, book) -> socket.socket:

@@ -9,7 +9,7 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import server_env, start_gunicorn, stop
+from tests.conftest import lms_with
 from tests.factories import assign, bearer, make_user, student_with_book
 from tests.wire import media_path
 
@@ -20,19 +20,16 @@ RATE = 12
 
 @pytest.fixture(scope="module")
 def limited(django_db_setup, dcs_server, redis_url, tmp_path_factory):
-    from django.db import connection
-
-    env = server_env(
-        dcs_server.base_url,
-        connection.settings_dict["NAME"],
+    yield from lms_with(
+        dcs_server,
+        tmp_path_factory,
+        "limits",
+        workers=2,
         CACHE_URL=redis_url,
         MEDIA_THROTTLE_RATE=f"{RATE}/min",
         MEDIA_MAX_STREAMS_PER_USER="2",
         AUTH_THROTTLE_RATE="3/min",
     )
-    server = start_gunicorn(env, tmp_path_factory.mktemp("limits") / "gunicorn.log", workers=2)
-    yield server
-    stop(server.process)
 
 
 @pytest.fixture

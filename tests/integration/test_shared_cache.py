@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from tests import media
-from tests.conftest import server_env, start_gunicorn, stop
+from tests.conftest import lms_with
 from tests.factories import bearer, student_with_book
 from tests.wire import fetch_raw, media_path
 
@@ -19,12 +19,7 @@ SOURCE = media.file_bytes("data/random-1m.bin")
 
 @pytest.fixture(scope="module")
 def two_workers(django_db_setup, dcs_server, redis_url, tmp_path_factory):
-    from django.db import connection
-
-    env = server_env(dcs_server.base_url, connection.settings_dict["NAME"], CACHE_URL=redis_url)
-    server = start_gunicorn(env, tmp_path_factory.mktemp("redis-lms") / "gunicorn.log", workers=2)
-    yield server
-    stop(server.process)
+    yield from lms_with(dcs_server, tmp_path_factory, "redis-lms", workers=2, CACHE_URL=redis_url)
 
 
 @pytest.mark.django_db(transaction=True)
