@@ -93,6 +93,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")
     }
+# PostgreSQL under gevent (deploy/gunicorn.conf.py sets 20): a pool of at most this many
+# connections per process (Django's psycopg pool), where threads would each keep one;
+# a pool needs CONN_MAX_AGE=0. 0: no pool. SQLite ignores it.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+if DATABASE_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool", {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Persistent connections: opening one per request cost half a millisecond of CPU per
 # request (docs/benchmarks.md). Each gthread thread keeps its own, so a node holds up
 # to workers x threads connections (docs/deployment.md sizes PostgreSQL for it). The
@@ -112,6 +121,15 @@ if CACHES["default"]["BACKEND"] == "lms.cache.LocMemCache":
     # Django's default (300) evicts object metadata with a few hundred users.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault(
         "MAX_ENTRIES", env.int("CACHE_MAX_ENTRIES", default=20_000)
+    )
+if CACHES["default"]["BACKEND"] == "lms.cache.RedisCache":
+    # redis-py fails a command past its pool's 100 connections; a gevent worker runs
+    # more requests at once than that. Wait for a free connection instead (a few ms).
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool_class", "redis.BlockingConnectionPool"
+    )
+    CACHES["default"]["OPTIONS"].setdefault(
+        "max_connections", env.int("CACHE_MAX_CONNECTIONS", default=100)
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -222,6 +240,11 @@ MEDIA_METADATA_TTL = env.int("MEDIA_METADATA_TTL", default=300)
 MEDIA_MAX_RANGES = env.int("MEDIA_MAX_RANGES", default=16)
 MEDIA_MAX_STREAMS_PER_USER = env.int("MEDIA_MAX_STREAMS_PER_USER", default=16)
 MEDIA_STREAM_LEASE = env.int("MEDIA_STREAM_LEASE", default=600)
+# SO_SNDBUF of a streamed body's client socket, in bytes (the kernel doubles it): what
+# a paused player pins in kernel memory, ~0.27 MB instead of the ~1 MB (up to 4 MiB)
+# autotuning lets it grow to. It caps one player at 256 KiB per round trip (20 Mbit/s
+# at 100 ms). 0: the kernel's autotuning.
+MEDIA_SEND_BUFFER = env.int("MEDIA_SEND_BUFFER", default=128 * 1024)
 # nginx offload: Django decides, nginx moves the bytes (deploy/nginx/lms.conf.template).
 MEDIA_NGINX_OFFLOAD = env.bool("MEDIA_NGINX_OFFLOAD", default=False)
 # The proof that a request came through our nginx, which sets it (and drops any
@@ -238,8 +261,9 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "
 # A player that accepts no byte for this long has its stream cut (nginx: send_timeout).
 MEDIA_SEND_TIMEOUT = env.int("MEDIA_SEND_TIMEOUT", default=timeouts.MEDIA_SEND_TIMEOUT)
 # The bulkhead: media requests running at once in one process. Three quarters of
-# gunicorn's threads (deploy/gunicorn.conf.py), so a quarter always serves the
-# rest of the LMS however many players pause or however long DCS hangs.
+# gunicorn's threads (deploy/gunicorn.conf.py; under gevent it sets three quarters of
+# the worker connections), so a quarter always serves the rest of the LMS however
+# many players pause or however long DCS hangs.
 _GUNICORN_THREADS = env.int("GUNICORN_THREADS", default=32 if MEDIA_NGINX_OFFLOAD else 64)
 MEDIA_MAX_CONCURRENT = env.int("MEDIA_MAX_CONCURRENT", default=max(1, _GUNICORN_THREADS * 3 // 4))
 # The object store origin (scheme://host[:port]) nginx's template was rendered

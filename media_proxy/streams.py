@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException
@@ -148,3 +150,17 @@ def limit_send_time(environ: Mapping[str, Any], seconds: float) -> None:
     sock = environ.get("gunicorn.socket")
     if sock is not None and seconds > 0:
         sock.settimeout(seconds)
+
+
+def hold_little_while_streaming(environ: Mapping[str, Any], send_buffer: int) -> None:
+    """What a streamed body keeps while its player pauses: a send buffer of
+    `send_buffer` bytes (SO_SNDBUF, where autotuning lets it pin MiBs of kernel
+    memory), and no database connection (the body never touches the database: with
+    a pool or CONN_MAX_AGE=0 the connection goes back now, not when the stream ends).
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None and send_buffer > 0:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()

@@ -39,7 +39,14 @@ from media_proxy.planning import ClientRequest
 from media_proxy.ranges import parse_range_header
 from media_proxy.responder import MediaResponder
 from media_proxy.signing import QUERY_PARAM, sign_link
-from media_proxy.streams import MediaBusy, MediaStream, StreamRecord, limit_send_time, open_stream
+from media_proxy.streams import (
+    MediaBusy,
+    MediaStream,
+    StreamRecord,
+    hold_little_while_streaming,
+    limit_send_time,
+    open_stream,
+)
 from media_proxy.subtitles import SubtitleError
 from media_proxy.throttling import MediaRateThrottle
 
@@ -165,6 +172,7 @@ class MediaView(MediaAPIView):
             response = stream.hand_over(self._respond(request, obj, offload, stream))
         if response.streaming:
             limit_send_time(request.META, settings.MEDIA_SEND_TIMEOUT)
+            hold_little_while_streaming(request.META, settings.MEDIA_SEND_BUFFER)
         return response
 
     def _respond(

@@ -202,7 +202,8 @@ def lms_with(dcs_server, tmp_path_factory, name: str, workers: int = 1, **settin
 
 @pytest.fixture(scope="session")
 def lms_server(django_db_setup, dcs_server, tmp_path_factory):
-    """The LMS under gunicorn (gthread), on the test database, talking to the emulator."""
+    """The LMS under gunicorn (GUNICORN_WORKER_CLASS: gevent unless set), on the test
+    database, talking to the emulator."""
     yield from lms_with(dcs_server, tmp_path_factory, "lms")
 
 
