@@ -50,6 +50,13 @@ class StoreTarget:
     path: str
 
 
+@dataclass(frozen=True)
+class OffloadLookup:
+    dcs_healthy: bool  # the breaker on DCS is closed (open or half-open: nginx is not sent)
+    info: object | None  # the object's cached size and ETag (responder.ObjectInfo)
+    url: str | None  # its cached presigned URL (DCS_PRESIGNED)
+
+
 class ObjectSource:
     def __init__(
         self,
@@ -94,18 +101,19 @@ class ObjectSource:
             raise_for_refusal(error)
             raise
 
-    def store_target(self, obj: MediaObject) -> StoreTarget | None:
+    def store_target(self, obj: MediaObject, cached_url: str | None = None) -> StoreTarget | None:
         """For offload: where nginx reads this object in the store, or None (DCS serves it)."""
         if not self.presigned and (serves_name(obj.path) or cache.get(PRESIGN_REFUSED_KEY)):
             return None
-        url = urlsplit(self._url(obj))
+        url = urlsplit(cached_url or self._url(obj))
         return StoreTarget(f"{url.scheme}://{url.netloc}", f"{url.path}?{url.query}")
 
-    def dcs_healthy(self) -> bool:
-        """Whether the breaker on DCS is closed (open or half-open: Django's own requests
-        find out, nginx is not sent)."""
+    def offload_lookup(self, obj: MediaObject) -> OffloadLookup:
+        """What deciding an offload needs from the shared cache, in one round trip."""
+        keys = [obj.cache_key, obj.url_key] if self.presigned else [obj.cache_key]
         breaker = self._dcs.breaker
-        return breaker is None or breaker.state() == "closed"
+        state, found = breaker.state_and(keys) if breaker else ("closed", cache.get_many(keys))
+        return OffloadLookup(state == "closed", found.get(obj.cache_key), found.get(obj.url_key))
 
     def authorization(self) -> str:
         """The DCS `Authorization` value nginx sends when it reads from DCS (offload)."""

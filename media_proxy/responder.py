@@ -124,9 +124,10 @@ class MediaResponder:
         in X-Dcs-Authorization, which it consumes and never forwards. Multipart
         answers stay with the streaming mode, which is exact for them.
         """
-        if not self._source.dcs_healthy():
+        cached = self._source.offload_lookup(obj)
+        if not cached.dcs_healthy:
             return None  # streaming: the breaker answers 503, or this is its probe
-        info = cache.get(obj.cache_key) or self._probe(obj)
+        info = cached.info or self._probe(obj)
         plan = plan_response(request, info.size, info.etag, max_parts=self._max_parts)
         if plan.is_multipart:
             return None
@@ -136,7 +137,7 @@ class MediaResponder:
         response = HttpResponse(status=plan.status)
         del response["Content-Type"]
         _set(response, offload_headers(headers))
-        target = self._source.store_target(obj)
+        target = self._source.store_target(obj, cached.url)
         if target is None:
             query = urlencode(
                 {"publisher": obj.publisher, "book": obj.book_name, "path": obj.path},

@@ -47,12 +47,17 @@ class CircuitBreaker:
         self._name = name
 
     def state(self) -> str:
-        if self._threshold <= 0:
-            return "closed"  # turned off
-        open_until = self._call("get", self._open_key)
+        return self.state_and([])[0]
+
+    def state_and(self, keys: list[str]) -> tuple[str, dict]:
+        """The state, and the cache entries `keys` a caller needs with it: one round trip."""
+        if self._threshold <= 0:  # turned off
+            return "closed", (self._call("get_many", keys) or {}) if keys else {}
+        found = self._call("get_many", [self._open_key, *keys]) or {}
+        open_until = found.pop(self._open_key, None)
         if open_until is None:
-            return "closed"
-        return "open" if open_until > time.time() else "half-open"
+            return "closed", found
+        return ("open" if open_until > time.time() else "half-open"), found
 
     def before_request(self) -> Ticket:
         """Raise CircuitOpen, or let the request go (one cache round trip)."""

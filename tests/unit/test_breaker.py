@@ -145,3 +145,18 @@ def test_a_broken_cache_counts_as_closed(clock):
 
     breaker = CircuitBreaker(Broken("x", {}), "dcs", failures=FAILURES, reset=RESET)
     assert sent(breaker, answer(200))
+
+
+@pytest.mark.parametrize("failures", [FAILURES, 0])  # 0: the breaker is turned off
+def test_state_and_other_entries_come_in_one_cache_round_trip(clock, failures):
+    cache = LocMemCache(f"breaker-{uuid.uuid4()}", {})
+    breaker = CircuitBreaker(cache, "dcs", failures=failures, reset=RESET)
+    cache.set("media:info", "size and etag")
+    calls, call = [], breaker._call
+    breaker._call = lambda method, *args: calls.append(method) or call(method, *args)
+    found = {"media:info": "size and etag"}
+    assert breaker.state_and(["media:info", "absent"]) == ("closed", found)
+    assert calls == ["get_many"]
+    for _ in range(FAILURES):
+        sent(breaker, refused)
+    assert breaker.state_and(["media:info"]) == ("open" if failures else "closed", found)
