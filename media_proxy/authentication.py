@@ -22,21 +22,23 @@ class BearerTokenAuthentication(TokenAuthentication):
         """DRF's checks (a known token of an active user, the same errors), with the
         token's user read by one raw statement: the ORM compiles the same join anew on
         every request, a third of an offloaded request's CPU (docs/benchmarks.md)."""
-        user = next(iter(get_user_model().objects.raw(_token_user_sql(), [key])), None)
+        sql = _token_user_sql(self.get_model())
+        user = next(iter(get_user_model()._default_manager.raw(sql, [key])), None)
         if user is None:
             raise AuthenticationFailed(_("Invalid token."))
         if not user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
-        return user, Token(key=key, user=user)
+        return user, self.get_model()(key=key, user=user)
 
 
 @functools.cache
-def _token_user_sql() -> str:
-    """SELECT the user whose token is %s (DRF authtoken's tables, quoted for the backend)."""
+def _token_user_sql(token_model: type[Token]) -> str:
+    """SELECT the user whose token is %s (the token model's and user model's tables,
+    quoted for the backend)."""
     from django.db import connection
 
     quote = connection.ops.quote_name
-    user, token = get_user_model()._meta, Token._meta
+    user, token = get_user_model()._meta, token_model._meta
     columns = ", ".join(f"u.{quote(field.column)}" for field in user.concrete_fields)
     # Identifiers from the models' metadata, quoted by the backend; the key is a parameter.
     return (
