@@ -26,6 +26,7 @@ from media_proxy.dcs import (
     DCSError,
     DCSNotFound,
     DCSTimeout,
+    DCSUnavailable,
     UnservableName,
     get_breaker,
     get_dcs_client,
@@ -178,6 +179,8 @@ class MediaView(MediaAPIView):
     def _respond(
         self, request: Request, obj: MediaObject, offload: bool, stream: MediaStream
     ) -> HttpResponseBase:
+        if (failure := dcs_failure_seen_by_nginx(request)) is not None:
+            raise failure
         responder = get_responder()
         if request.query_params.get("format") == "vtt" and obj.path.lower().endswith(".srt"):
             return responder.respond_srt_as_vtt(obj)
@@ -197,10 +200,29 @@ def came_through_nginx(request: Request) -> bool:
     """Offload only for a request our nginx sent (it sets the secret and drops a client's),
     and not when nginx falls back here after a DCS error (X-Media-Offload: off). Anyone
     else reaching gunicorn gets the bytes streamed, never the DCS token."""
-    if not settings.MEDIA_NGINX_OFFLOAD or request.headers.get("X-Media-Offload") == "off":
+    if request.headers.get("X-Media-Offload") == "off":
         return False
+    return has_offload_secret(request)
+
+
+def has_offload_secret(request: Request) -> bool:
     secret = request.headers.get("X-Media-Offload-Secret", "")
-    return constant_time_compare(secret, settings.MEDIA_OFFLOAD_SECRET)
+    return settings.MEDIA_NGINX_OFFLOAD and constant_time_compare(
+        secret, settings.MEDIA_OFFLOAD_SECRET
+    )
+
+
+def dcs_failure_seen_by_nginx(request: Request) -> DCSError | None:
+    """nginx's own read of DCS failed (offload mode): the error to answer with, counted on
+    the breaker. Only nginx may say so: its header counts with the offload secret, and
+    nginx drops a client's X-Media-Dcs-Failed."""
+    failure = request.headers.get("X-Media-Dcs-Failed")
+    if not failure or not has_offload_secret(request):
+        return None
+    get_breaker().record_failure()
+    if failure == "timeout":
+        return DCSTimeout("nginx's read of DCS timed out")
+    return DCSUnavailable("nginx's read of DCS failed")
 
 
 @contextmanager

@@ -10,7 +10,13 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
-from local_servers import OFFLOAD_SECRET, free_port, redis_command, wait_for_port
+from local_servers import (
+    OFFLOAD_SECRET,
+    free_port,
+    nginx_command,
+    redis_command,
+    wait_for_port,
+)
 from local_servers import stop_process as stop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,6 +242,60 @@ def start_offload(directory: Path, env: dict[str, str], dcs_server, store: bool 
     yield server
     stop(nginx)
     stop(app.process)
+
+
+def offload_with(dcs_server, tmp_path_factory, name: str, workers: int = 1, **settings: str):
+    """nginx (the shipped template) in front of a gunicorn of `workers` processes in
+    offload mode, with `settings` over the test ones, stopped when done (`yield from` it
+    in a fixture). nginx gets the LMS's time limits (DCS_CONNECT_TIMEOUT,
+    DCS_READ_TIMEOUT, and MEDIA_SEND_TIMEOUT when given), as render.py does in
+    production; `server.nginx` is its process."""
+    from django.db import connection
+
+    from deploy.render import SITE_TEMPLATE, render
+
+    nginx = require_tool("nginx")
+    directory = tmp_path_factory.mktemp(name)
+    env = server_env(
+        dcs_server.base_url,
+        connection.settings_dict["NAME"],
+        MEDIA_NGINX_OFFLOAD="true",
+        **settings,
+    )
+    limits = ("DCS_CONNECT_TIMEOUT", "DCS_READ_TIMEOUT", "MEDIA_SEND_TIMEOUT")
+    dcs_address = dcs_server.base_url.removeprefix("http://")
+    app = start_gunicorn(env, directory / "gunicorn.log", workers=workers)
+    process = None
+    try:
+        port = free_port()
+        site = render(
+            SITE_TEMPLATE.read_text(),
+            {
+                "LISTEN": f"127.0.0.1:{port}",
+                "SERVER_NAME": "localhost",
+                "LMS_ADDRESS": app.base_url.removeprefix("http://"),
+                "DCS_ADDRESS": dcs_address,
+                "DCS_SCHEME": "http",
+                "DCS_HOST": dcs_address,
+                "STATIC_ROOT": str(directory / "static"),
+                "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,
+                **{limit: env[limit] for limit in limits if env.get(limit)},
+            },
+        )
+        process = subprocess.Popen(
+            nginx_command(nginx, directory, "lms.conf", site),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(port, process)
+        server = LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
+        server.app_url = app.base_url  # gunicorn itself, behind nginx
+        server.nginx = process
+        yield server
+    finally:
+        if process is not None:
+            stop(process)
+        stop(app.process)
 
 
 @pytest.fixture(scope="session")

@@ -92,6 +92,11 @@ class CircuitBreaker:
         elif self._increment() == self._threshold:
             self._open(f"{self._threshold} consecutive failures")
 
+    def record_failure(self) -> None:
+        """A DCS failure seen outside `guarded` (nginx's own read, offload mode)."""
+        metrics.dcs_failures.inc()
+        self.record(Ticket(probe=False, failures=True), ok=False)
+
     def _open(self, why: str) -> None:
         self._call("set", self._open_key, time.time() + self._reset, None)
         self._call("set", self._failures_key, 0, None)
