@@ -22,6 +22,7 @@ from media_proxy.dcs.breaker import CircuitBreaker, guarded
 from media_proxy.dcs.connections import dcs_session, prepare_get
 from media_proxy.dcs.errors import (
     DCSAuthError,
+    DCSLoginTimeout,
     DCSNotFound,
     DCSTimeout,
     DCSUnavailable,
@@ -128,7 +129,8 @@ class DCSClient:
                 ),
             )
         except requests.RequestException as exc:
-            self._login_failed(f"{type(exc).__name__} talking to {self.base_url}")
+            timed_out = isinstance(exc, requests.Timeout)
+            self._login_failed(f"{type(exc).__name__} talking to {self.base_url}", timed_out)
         try:
             if response.status_code != 200:
                 self._login_failed(f"HTTP {response.status_code} ({self._detail(response)})")
@@ -142,9 +144,9 @@ class DCSClient:
             response.close()
         return token
 
-    def _login_failed(self, cause: str) -> NoReturn:
+    def _login_failed(self, cause: str, timed_out: bool = False) -> NoReturn:
         logger.error("DCS login failed at %s: %s", self.base_url, cause)
-        raise DCSAuthError(f"DCS login failed: {cause}")
+        raise (DCSLoginTimeout if timed_out else DCSAuthError)(f"DCS login failed: {cause}")
 
     def _book_url(self, publisher: str, book_name: str) -> str:
         return f"{self.base_url}/storage/books/{_segment(publisher)}/{_segment(book_name)}"

@@ -30,6 +30,10 @@ class DCSAuthError(DCSUnavailable):
     """Login refused or failed, 403, or still 401 after one re-login (-> 502)."""
 
 
+class DCSLoginTimeout(DCSAuthError, DCSTimeout):
+    """The login got no answer in time (-> 504, like any other wait on DCS)."""
+
+
 class UnservableName(DCSError):
     """A name DCS cannot serve (a publisher or book name it cannot address, a file name
     outside Latin-1): the LMS's data, not a DCS failure. Nothing is sent to DCS."""

@@ -47,7 +47,7 @@ class TokenStore:
         # Per-process copy of the cached token: (token, wall-clock time it is dropped).
         self.local: tuple[str, float] | None = None
         # (monotonic time, message) of the last failed login, shared with threads that waited.
-        self._last_login_failure: tuple[float, str] | None = None
+        self._last_login_failure: tuple[float, DCSAuthError] | None = None
 
     def current(self) -> str:
         """The current token: process copy, else the shared cache, else a (single-flight) login."""
@@ -65,7 +65,7 @@ class TokenStore:
         try:
             token = self._login()
         except DCSAuthError as exc:
-            self._last_login_failure = (time.monotonic(), str(exc))
+            self._last_login_failure = (time.monotonic(), exc)
             raise
         ttl = _token_ttl(token, time.time())
         self._cache_call("set", self.key, token, ttl)
@@ -83,7 +83,7 @@ class TokenStore:
             failure = self._last_login_failure
             if failure is not None and failure[0] >= waiting_since:
                 # The login this thread waited for failed: share its outcome, don't retry now.
-                raise DCSAuthError(failure[1])
+                raise type(failure[1])(str(failure[1]))
             token = self._fresh_cached(stale)
             if token is not None:
                 return token

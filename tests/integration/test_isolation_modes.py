@@ -100,7 +100,7 @@ def guarded_lms(request, django_db_setup, dcs_server, redis_url, tmp_path_factor
 @pytest.fixture
 def guarded(guarded_lms, redis_url, transactional_db, dcs):
     """The breaker closed and no object's size known. The DCS token stays: a worker keeps
-    its own copy, and one without it would have to log in to a hung DCS (a 502)."""
+    its own copy, and one without it would have to log in to a hung DCS first."""
     shared = redis.Redis.from_url(redis_url)
     for pattern in ("*breaker:*", "*media:*"):
         for key in shared.scan_iter(match=pattern):

@@ -312,14 +312,19 @@ def test_login_detail_echoing_secrets_is_scrubbed(rsps, client, caplog):
 
 
 @pytest.mark.parametrize(
-    "error",
-    [requests.ConnectionError("refused"), requests.ConnectTimeout(), requests.ReadTimeout()],
+    ("error", "timed_out"),
+    [
+        (requests.ConnectionError("refused"), False),
+        (requests.ConnectTimeout(), True),
+        (requests.ReadTimeout(), True),
+    ],
 )
-def test_login_connection_problems_raise_auth_error(rsps, client, caplog, error):
+def test_login_connection_problems_raise_auth_error(rsps, client, caplog, error, timed_out):
     rsps.add(responses.POST, LOGIN_URL, body=error)
-    with caplog.at_level(logging.ERROR), pytest.raises(DCSAuthError, match="DCS login failed"):
+    with caplog.at_level(logging.ERROR), pytest.raises(DCSAuthError, match="DCS login failed") as e:
         client.login()
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+    assert isinstance(e.value, DCSTimeout) is timed_out  # a login that waited in vain: a 504
 
 
 @pytest.mark.parametrize("body", [b"not json", b"{}", b'{"access_token": ""}', b"[1]"])
