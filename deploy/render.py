@@ -66,6 +66,7 @@ DEFAULTS = {
     "MEDIA_SEND_TIMEOUT": str(timeouts.MEDIA_SEND_TIMEOUT),
     "STORE_SCHEME": "http",
     "LMS_READ_TIMEOUT": "60",  # seconds gunicorn may take to answer (then 504)
+    "MEDIA_MAX_STREAMS_PER_USER": "16",  # the LMS's default (lms/settings.py)
     # Only --complete: where nginx keeps its files (Debian's layout).
     "NGINX_USER": "www-data",
     "NGINX_PID": "/run/nginx.pid",
@@ -161,7 +162,10 @@ def site_values(given: Mapping[str, str]) -> tuple[dict[str, str], dict[str, boo
     lacking = [name for name in ALWAYS_NEEDED if not values.get(name)]
     if lacking:
         raise RenderError(f"no value for {', '.join(lacking)}")
-    return values, {"TLS": tls, "OFFLOAD": offload, "STORE": store}
+    if not values["MEDIA_MAX_STREAMS_PER_USER"].isdigit():
+        raise RenderError("MEDIA_MAX_STREAMS_PER_USER must be a whole number (0: no cap)")
+    stream_cap = offload and int(values["MEDIA_MAX_STREAMS_PER_USER"]) > 0
+    return values, {"TLS": tls, "OFFLOAD": offload, "STORE": store, "STREAM_CAP": stream_cap}
 
 
 def _select(template: str, conditions: Mapping[str, bool]) -> str:

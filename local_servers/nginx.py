@@ -65,12 +65,30 @@ def nginx_command(
 OFFLOAD_SECRET = "local-offload-secret-0123456789"
 
 
+#: The LMS's settings that nginx's offload locations share (render.py's values of the
+#: same names).
+SHARED_SETTINGS = (
+    "DCS_CONNECT_TIMEOUT",
+    "DCS_READ_TIMEOUT",
+    "MEDIA_SEND_TIMEOUT",
+    "MEDIA_MAX_STREAMS_PER_USER",
+)
+
+
 def lms_site_config(
-    port: int, lms_address: str, dcs_address: str, static_root: Path, store_address: str = ""
+    port: int,
+    lms_address: str,
+    dcs_address: str,
+    static_root: Path,
+    store_address: str = "",
+    lms_settings: Mapping[str, str] | None = None,
 ) -> str:
     """The shipped deploy/nginx/lms.conf.template, filled for a local run (with DCS's
-    object store at `store_address` for presigned reads, when given)."""
+    object store at `store_address` for presigned reads, when given), sharing the
+    LMS's time limits and stream cap from `lms_settings` (its environment), as
+    production's render does."""
     store = {"STORE_ADDRESS": store_address, "STORE_HOST": store_address} if store_address else {}
+    shared = {name: value for name in SHARED_SETTINGS if (value := (lms_settings or {}).get(name))}
     template = (ROOT / "deploy" / "nginx" / "lms.conf.template").read_text()
     return render(
         template,
@@ -84,6 +102,7 @@ def lms_site_config(
             "STATIC_ROOT": str(static_root),
             "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,
             **store,
+            **shared,
         },
     )
 

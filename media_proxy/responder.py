@@ -152,6 +152,8 @@ class MediaResponder:
             return None  # nginx was not set up for this store: stream it
         is_partial = plan.status == Status.PARTIAL_CONTENT
         response["X-Dcs-Range"] = exact_range(plan.ranges[0]).header() if is_partial else ""
+        # nginx's per-user stream cap counts this body (it consumes the header).
+        response["X-Media-User"] = str(stream.record.user)
         stream.record.outcome = Outcome.OFFLOADED
         return response
 

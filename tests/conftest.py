@@ -13,7 +13,6 @@ from django.conf import settings
 from local_servers import (
     OFFLOAD_SECRET,
     free_port,
-    nginx_command,
     redis_command,
     wait_for_port,
 )
@@ -227,75 +226,44 @@ def redis_url(tmp_path_factory):
     stop(process)
 
 
-def start_offload(directory: Path, env: dict[str, str], dcs_server, store: bool = False):
-    """nginx (the shipped template) in front of a gunicorn in offload mode."""
+def start_offload(
+    directory: Path, env: dict[str, str], dcs_server, store: bool = False, workers: int = 1
+):
+    """nginx (the shipped template, with the LMS's time limits and stream cap from `env`,
+    as render.py does in production) in front of a gunicorn in offload mode;
+    `server.nginx` is nginx's process, `server.app_url` gunicorn itself."""
     from tests.nginx import start_nginx
 
-    app = start_gunicorn(env, directory / "gunicorn.log")
+    app = start_gunicorn(env, directory / "gunicorn.log", workers=workers)
     dcs_address = dcs_server.base_url.removeprefix("http://")
     store_address = dcs_server.store_url.removeprefix("http://") if store else ""
-    nginx, port = start_nginx(
-        directory, app.base_url.removeprefix("http://"), dcs_address, store_address
-    )
+    try:
+        nginx, port = start_nginx(
+            directory, app.base_url.removeprefix("http://"), dcs_address, store_address, env
+        )
+    except BaseException:
+        stop(app.process)
+        raise
     server = LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
-    server.app_url = app.base_url  # gunicorn itself, behind nginx
+    server.app_url = app.base_url
+    server.nginx = nginx
     yield server
     stop(nginx)
     stop(app.process)
 
 
 def offload_with(dcs_server, tmp_path_factory, name: str, workers: int = 1, **settings: str):
-    """nginx (the shipped template) in front of a gunicorn of `workers` processes in
-    offload mode, with `settings` over the test ones, stopped when done (`yield from` it
-    in a fixture). nginx gets the LMS's time limits (DCS_CONNECT_TIMEOUT,
-    DCS_READ_TIMEOUT, and MEDIA_SEND_TIMEOUT when given), as render.py does in
-    production; `server.nginx` is its process."""
+    """Offload mode (`start_offload`) with `settings` over the test ones, stopped when
+    done (`yield from` it in a fixture)."""
     from django.db import connection
 
-    from deploy.render import SITE_TEMPLATE, render
-
-    nginx = require_tool("nginx")
-    directory = tmp_path_factory.mktemp(name)
     env = server_env(
         dcs_server.base_url,
         connection.settings_dict["NAME"],
         MEDIA_NGINX_OFFLOAD="true",
         **settings,
     )
-    limits = ("DCS_CONNECT_TIMEOUT", "DCS_READ_TIMEOUT", "MEDIA_SEND_TIMEOUT")
-    dcs_address = dcs_server.base_url.removeprefix("http://")
-    app = start_gunicorn(env, directory / "gunicorn.log", workers=workers)
-    process = None
-    try:
-        port = free_port()
-        site = render(
-            SITE_TEMPLATE.read_text(),
-            {
-                "LISTEN": f"127.0.0.1:{port}",
-                "SERVER_NAME": "localhost",
-                "LMS_ADDRESS": app.base_url.removeprefix("http://"),
-                "DCS_ADDRESS": dcs_address,
-                "DCS_SCHEME": "http",
-                "DCS_HOST": dcs_address,
-                "STATIC_ROOT": str(directory / "static"),
-                "MEDIA_OFFLOAD_SECRET": OFFLOAD_SECRET,
-                **{limit: env[limit] for limit in limits if env.get(limit)},
-            },
-        )
-        process = subprocess.Popen(
-            nginx_command(nginx, directory, "lms.conf", site),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(port, process)
-        server = LMSServer(f"http://127.0.0.1:{port}", app.log_path, app.process, offload=True)
-        server.app_url = app.base_url  # gunicorn itself, behind nginx
-        server.nginx = process
-        yield server
-    finally:
-        if process is not None:
-            stop(process)
-        stop(app.process)
+    yield from start_offload(tmp_path_factory.mktemp(name), env, dcs_server, workers=workers)
 
 
 @pytest.fixture(scope="session")

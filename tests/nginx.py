@@ -8,11 +8,17 @@ from tests.conftest import require_tool
 
 
 def start_nginx(
-    directory: Path, lms_address: str, dcs_address: str, store_address: str = ""
+    directory: Path,
+    lms_address: str,
+    dcs_address: str,
+    store_address: str = "",
+    lms_settings: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, int]:
     nginx = require_tool("nginx")
     port = free_port()
-    site = lms_site_config(port, lms_address, dcs_address, directory / "static", store_address)
+    site = lms_site_config(
+        port, lms_address, dcs_address, directory / "static", store_address, lms_settings
+    )
     process = subprocess.Popen(
         nginx_command(nginx, directory, "lms.conf", site),
         stdout=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ import requests
 
 from tests import media
 from tests.conftest import lms_with, offload_with
-from tests.factories import bearer, student_with_book
+from tests.factories import assign, bearer, make_user, student_with_book
 from tests.wire import RawResponse, fetch_raw, media_path
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
@@ -46,6 +46,7 @@ PLAYERS = 200
 PROBE_TIMEOUT = 5  # a page or a seek that takes longer has failed (not a speed claim)
 
 FAILURES, RESET, READ_TIMEOUT, SEND_TIMEOUT = 3, 2, 1, 2
+STREAMS_PER_USER = 8
 PLAYED = "data/hello.txt"  # played before DCS hangs: offload mode knows its size, hands off
 UNPLAYED = "data/random-1000.bin"  # first asked while DCS hangs: Django asks DCS itself
 TIMED_OUT = "The storage service did not answer in time."
@@ -94,6 +95,7 @@ def guarded_lms(request, django_db_setup, dcs_server, redis_url, tmp_path_factor
         DCS_BREAKER_RESET=str(RESET),
         DCS_READ_TIMEOUT=str(READ_TIMEOUT),
         MEDIA_SEND_TIMEOUT=str(SEND_TIMEOUT),
+        MEDIA_MAX_STREAMS_PER_USER=str(STREAMS_PER_USER),
     )
 
 
@@ -410,3 +412,35 @@ def read_to_end(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return b"".join(chunks)
+
+
+# --- the per-user stream cap -------------------------------------------------------------
+
+
+def test_the_per_user_stream_cap_holds_in_both_modes(guarded, big_file, dcs):
+    """Django counts the streams it sends, nginx the bodies it sends (offload): a user's
+    paused players hold their places, the next play is a 429, other users play on."""
+    user, book = student_with_book()
+    classmate = make_user()
+    assign(book, user=classmate)
+    auth = bearer(user)["Authorization"]
+    players = []
+    try:
+        players += [open_player(guarded, book, auth) for _ in range(STREAMS_PER_USER)]
+        assert [head for _, head in players] == [b"HTTP/1.1 206"] * STREAMS_PER_USER
+        refused = fetch_raw(guarded, "GET", media_path(book, PLAYED), bearer(user))
+        assert refused.status == 429
+        assert detail(refused) == (
+            "Too many media streams are open for this user. Expected available in 2 seconds."
+        )
+        assert refused.headers["Retry-After"] == "2"
+        played = fetch_raw(guarded, "GET", media_path(book, PLAYED), bearer(classmate))
+        assert (played.status, played.body) == (200, b"hello world")
+        assert "X-Media-User" not in played.headers  # nginx consumes it
+    finally:
+        for sock, _ in players:
+            sock.close()
+    assert eventually(
+        lambda: fetch_raw(guarded, "GET", media_path(book, PLAYED), bearer(user)).status == 200,
+        within=5,
+    )

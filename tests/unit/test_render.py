@@ -155,3 +155,23 @@ def test_cli_complete():
     result = cli("--complete", str(SITE_TEMPLATE), *[f"{k}={v}" for k, v in STREAMING.items()])
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("# A complete nginx.conf")
+
+
+@pytest.mark.parametrize(("cap", "limit"), [(None, 16), ("3", 3), ("0", None)])
+def test_offload_caps_each_users_streams_as_the_lms_does(cap, limit):
+    values = {**STREAMING, "MEDIA_OFFLOAD_SECRET": SECRET, "DCS_BASE_URL": "http://dcs:8080"}
+    if cap is not None:
+        values["MEDIA_MAX_STREAMS_PER_USER"] = cap
+    site = render(TEMPLATE, values)
+    if limit is None:  # 0: no cap, as in the LMS
+        assert "limit_conn" not in site
+    else:
+        assert site.count(f"limit_conn lms_media_streams {limit};") == 1  # /_dcs_object
+        assert "limit_conn_zone $media_user zone=lms_media_streams:10m;" in site
+    assert "limit_conn" not in render(TEMPLATE, STREAMING)  # streaming: Django counts
+
+
+def test_a_stream_cap_that_is_not_a_number_is_refused():
+    values = {**STREAMING, "MEDIA_OFFLOAD_SECRET": SECRET, "DCS_BASE_URL": "http://dcs:8080"}
+    with pytest.raises(RenderError, match="MEDIA_MAX_STREAMS_PER_USER"):
+        render(TEMPLATE, {**values, "MEDIA_MAX_STREAMS_PER_USER": "lots"})
