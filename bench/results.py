@@ -122,3 +122,108 @@ class Defaults:
     access_log: list[tuple[RequestCost, RequestCost]]  # (off, on) per path
     conn_max_age: list[tuple[str, RequestCost, RequestCost]]  # (database, 0, the default)
     conn_max_age_default: int = 0
+
+
+@dataclass
+class ProbeSeries:
+    """Figure 8: one kind of probe (login page, seek), each on a new connection."""
+
+    name: str
+    seconds: list[float]  # each successful probe, from connecting to its last byte
+    failures: dict[str, int]  # what went wrong -> count (timeouts, a wrong status or length)
+
+    @property
+    def count(self) -> int:
+        return len(self.seconds) + sum(self.failures.values())
+
+
+@dataclass(frozen=True)
+class HeldCost:
+    """Figure 8: what holding the players cost, at the end of the probes."""
+
+    open_connections: int  # established at the LMS's front port (gunicorn's, or nginx's)
+    rss_mib: dict[str, float]  # "gunicorn", "nginx" -> RSS of its process tree
+    tcp_mib: float  # the kernel's TCP buffers, the whole machine's (/proc/net/sockstat)
+    tcp_pressure_mib: float  # where the kernel starts to squeeze them (tcp_mem) ...
+    tcp_limit_mib: float  # ... and its hard limit
+
+
+@dataclass
+class PausedPlayers:
+    """Figure 8, one mode: paused and slow players held while login and seek are probed."""
+
+    mode: str  # "streaming" or "offload"
+    paused: int  # asked for
+    slow: int
+    paused_statuses: dict[str, int]  # status line code (or failure) -> count; "206" is held
+    opened_seconds: float  # opening them all took
+    settle_seconds: float  # then the servers took this long to go (nearly) idle
+    held_seconds: float  # the first paused player's age when the probes ended
+    slow_statuses: dict[str, int]
+    slow_kib_s: list[float]  # each slow player's rate during the probes
+    login: ProbeSeries
+    seek: ProbeSeries
+    cost: HeldCost
+
+    @property
+    def held(self) -> int:
+        """Paused players that got their 206 and were still connected at the end."""
+        still_open = self.cost.open_connections - self.slow_statuses.get("206", 0)
+        return min(self.paused_statuses.get("206", 0), still_open)
+
+
+@dataclass(frozen=True)
+class MediaAnswer:
+    """Figure 8, DCS hung: one media request, each on a new connection."""
+
+    sent: float  # seconds after DCS was hung
+    seconds: float  # until its status line (or the failure)
+    status: str  # "200", "503", "504", or "timeout" and other failures
+
+
+@dataclass
+class HungDcs:
+    """Figure 8, one mode: media requests and login probes while DCS hangs, then recovers."""
+
+    mode: str
+    read_timeout: float  # DCS_READ_TIMEOUT of the LMS measured
+    breaker_reset: float  # DCS_BREAKER_RESET
+    answers: list[MediaAnswer]
+    cleared: float  # seconds after the hang began, when it was cleared
+    login: ProbeSeries
+
+    def hung(self) -> list[MediaAnswer]:
+        """Answers to the requests sent while DCS hung."""
+        return [answer for answer in self.answers if answer.sent < self.cleared]
+
+    @property
+    def first_503(self) -> float | None:
+        """Seconds from the hang to the first 503 (the breaker open, or the bulkhead)."""
+        ends = [a.sent + a.seconds for a in self.answers if a.status == "503"]
+        return min(ends) if ends else None
+
+    def while_open(self) -> list[MediaAnswer]:
+        """Answers to the requests sent after the first 503 and answered before the clear
+        (the emulator answers every waiting request at once when cleared)."""
+        opened = self.first_503
+        if opened is None:
+            return []
+        return [a for a in self.hung() if a.sent >= opened and a.sent + a.seconds < self.cleared]
+
+    @property
+    def recovery(self) -> float | None:
+        """Seconds from the clear to the first success of a request sent after it."""
+        ends = [
+            a.sent + a.seconds
+            for a in self.answers
+            if a.sent >= self.cleared and a.status in ("200", "206")
+        ]
+        return min(ends) - self.cleared if ends else None
+
+
+@dataclass
+class Isolation:
+    """Figure 8: per mode, paused and slow players, then a hung DCS."""
+
+    paused: list[PausedPlayers]
+    hung: list[HungDcs]

@@ -1,4 +1,4 @@
-"""`python -m bench`: set up, measure figures 1-7 side by side, print one table.
+"""`python -m bench`: set up, measure figures 1-8 side by side, print one table.
 
 Progress goes to stderr; the table goes to stdout, bench-results/latest.txt
 (full runs) and docs/bench-results.md (every run, as Markdown). Exit status 0
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import figures, figures_load, report
+from bench import figures, figures_isolation, figures_load, report, report_isolation
 from bench.config import WATCHDOG_SECONDS
 from bench.data import ROOT
 from bench.machine import CpuMeter, code_version, machine, machine_lines
@@ -55,6 +56,12 @@ FIGURES = [
         report.requests_per_second,
     ),
     Figure("7", "defaults from measurements", figures_load.defaults, report.defaults),
+    Figure(
+        "8",
+        "isolation: paused and slow players, DCS hung",
+        figures_isolation.isolation,
+        report_isolation.isolation,
+    ),
 ]
 
 
@@ -67,6 +74,20 @@ _STARTED = time.monotonic()
 
 def progress(message: str) -> None:
     print(f"[{time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+class ProgressLog(logging.Handler):
+    """The figures' own log lines (bench.*, INFO and up) go where progress goes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        progress(record.getMessage())
+
+
+def install_logging() -> None:
+    bench_logger = logging.getLogger("bench")
+    bench_logger.setLevel(logging.INFO)
+    bench_logger.addHandler(ProgressLog())
+    bench_logger.propagate = False
 
 
 def run_figure(figure: Figure, stack: Stack, table: Table) -> bool:
@@ -159,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.datetime.now(datetime.UTC)
     began = time.monotonic()
     install_signals()
+    install_logging()
     workdir = Path(tempfile.mkdtemp(prefix="lms-bench-"))
     workdir.chmod(0o755)  # nginx workers drop root: they must reach the object store
     procs = Processes(workdir)

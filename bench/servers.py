@@ -126,7 +126,7 @@ REFERENCE_SITE = """\
 # The reference upstream: the object store served by nginx under DCS's URL
 # layout. It checks no token (a benchmark stand-in, not DCS).
 server {
-    listen 127.0.0.1:$port;
+    listen $listen;
     sendfile on;
     # tcp_nopush (TCP_CORK) would hold a response's last partial segment on a
     # kept-alive connection until the peer's delayed ACK: +40 ms on about half
@@ -157,21 +157,31 @@ def _start_nginx(procs: Processes, name: str, site: str, port: int) -> subproces
 
 
 def start_reference_nginx(
-    procs: Processes, storage_root: Path, emulator_port: int
+    procs: Processes,
+    storage_root: Path,
+    emulator_port: int,
+    *,
+    name: str = "nginx-reference",
+    send_buffer: int = 0,
 ) -> tuple[subprocess.Popen, int]:
+    """`send_buffer`: SO_SNDBUF of its connections (0: the kernel's autotuning, up to
+    4 MiB each: DCS's memory, which a remote DCS does not take from the LMS's machine)."""
     port = free_port()
+    listen = f"127.0.0.1:{port}" + (f" sndbuf={send_buffer}" if send_buffer else "")
     site = Template(REFERENCE_SITE).substitute(
-        port=port, root=storage_root, emulator_port=emulator_port
+        listen=listen, root=storage_root, emulator_port=emulator_port
     )
-    return _start_nginx(procs, "nginx-reference", site, port), port
+    return _start_nginx(procs, name, site, port), port
 
 
 def start_offload_nginx(
     procs: Processes, lms_address: str, dcs_address: str, directory_name: str = "nginx-offload"
 ) -> tuple[subprocess.Popen, int]:
-    """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does."""
+    """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does, with
+    the bench's stream cap (the LMS's: see `start_gunicorn`)."""
     port = free_port()
-    site = lms_site_config(port, lms_address, dcs_address, procs.workdir / "static")
+    cap = {"MEDIA_MAX_STREAMS_PER_USER": os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000")}
+    site = lms_site_config(port, lms_address, dcs_address, procs.workdir / "static", "", cap)
     return _start_nginx(procs, directory_name, site, port), port
 
 
@@ -251,8 +261,15 @@ def start_s3_emulator(
     return process, port, store_port
 
 
-def emulator_call(port: int, action: str, method: str = "GET") -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/_emulator/{action}", method=method)
+def emulator_call(port: int, action: str, method: str = "GET", body: dict | None = None) -> dict:
+    """The emulator's control endpoint; `body` is sent as JSON (faults: {"hang_all": true})."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/_emulator/{action}",
+        data=data,
+        headers={"Content-Type": "application/json"} if data else {},
+        method=method,
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())
 
@@ -305,8 +322,9 @@ def start_gunicorn(
     workers: int,
     threads: int,
     database_url: str | None = None,
-    **settings: str,
+    **settings: str | None,
 ) -> Gunicorn:
+    """A setting given as None is left to deploy/gunicorn.conf.py (e.g. its bulkhead)."""
     config = procs.workdir / "gunicorn.bench.conf.py"
     if not config.exists():
         config.write_text(GUNICORN_CONFIG.format(path=str(ROOT / "deploy" / "gunicorn.conf.py")))
@@ -327,6 +345,7 @@ def start_gunicorn(
         "MEDIA_MAX_CONCURRENT": os.environ.get("MEDIA_MAX_CONCURRENT", str(threads)),
         **settings,
     }
+    env = {name: value for name, value in env.items() if value is not None}
     process = procs.spawn(
         name,
         [str(Path(sys.executable).parent / "gunicorn"), "lms.wsgi", "--config", str(config)],

@@ -98,8 +98,9 @@ class Stack:
     targets: Targets | None = None
     cache_databases: Iterator[int] = field(default_factory=lambda: iter(range(REDIS_DATABASES)))
 
-    def lms_server(self, name: str, dcs: str, **settings: str) -> Gunicorn:
-        """A gunicorn of the LMS (not waited for), with a Redis database of its own."""
+    def lms_server(self, name: str, dcs: str, **settings: str | None) -> Gunicorn:
+        """A gunicorn of the LMS (not waited for), with a Redis database of its own; a
+        setting given as None is left to deploy/gunicorn.conf.py."""
         if self.redis_port is not None:  # one database each: no server sees another's entries
             database = next(self.cache_databases)
             settings["CACHE_URL"] = f"redis://127.0.0.1:{self.redis_port}/{database}"
