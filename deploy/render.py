@@ -78,7 +78,13 @@ DEFAULTS = {
 #: Values the caller gives or derives from others (never placeholders of their own).
 INPUTS = {"DCS_BASE_URL", "MEDIA_NGINX_STORE_ORIGIN"}
 #: Placeholders render.py fills itself from the other values.
-DERIVED = {"FORWARDED_PROTO", "FORWARDED_FOR", "HTTPS_PORT_SUFFIX", "JSON_ERRORS"}
+DERIVED = {
+    "FORWARDED_PROTO",
+    "FORWARDED_FOR",
+    "HTTPS_PORT_SUFFIX",
+    "JSON_ERRORS",
+    "NGINX_WORKER_RLIMIT_NOFILE",
+}
 ALWAYS_NEEDED = ("SERVER_NAME", "LMS_ADDRESS", "STATIC_ROOT")
 DCS_VALUES = ("DCS_ADDRESS", "DCS_SCHEME", "DCS_HOST")
 
@@ -248,6 +254,11 @@ def render_complete(template: str, *sites: Mapping[str, str]) -> str:
     values come from the first."""
     rendered = [render_site(template, values) for values in sites]
     main = {**DEFAULTS, **sites[0]}
+    if not main["NGINX_WORKER_CONNECTIONS"].isdigit():
+        raise RenderError("NGINX_WORKER_CONNECTIONS must be a whole number")
+    # An offloaded body holds two connections (the player's, DCS's); systemd gives
+    # nginx.service a soft limit of 1024 open files unless told otherwise.
+    main["NGINX_WORKER_RLIMIT_NOFILE"] = str(2 * int(main["NGINX_WORKER_CONNECTIONS"]) + 1024)
     main["DEFAULT_SERVERS"] = default_servers(rendered)
     main["SITES"] = "\n".join(_indent(_without_header(site.text), 4) for site in rendered)
     return _fill(MAIN_TEMPLATE.read_text(), main)

@@ -140,6 +140,17 @@ def test_complete_config_has_a_default_server_per_address():
     assert config.count("return 444;") == 2
 
 
+@pytest.mark.parametrize(("connections", "files"), [(None, 9216), ("8192", 17408)])
+def test_each_worker_may_open_two_files_per_connection(connections, files):
+    """An offloaded body holds the player's connection and DCS's; systemd's default
+    (1024 open files) would stop nginx at a few hundred paused players."""
+    values = {**STREAMING, **({"NGINX_WORKER_CONNECTIONS": connections} if connections else {})}
+    config = render_complete(TEMPLATE, values)
+    assert f"worker_rlimit_nofile {files};" in config
+    with pytest.raises(RenderError, match="NGINX_WORKER_CONNECTIONS"):
+        render_complete(TEMPLATE, {**STREAMING, "NGINX_WORKER_CONNECTIONS": "many"})
+
+
 def test_the_site_can_be_included_twice():
     config = render_complete(
         TEMPLATE, {**STREAMING, "SITE": "one"}, {**STREAMING, "SITE": "two", "SERVER_NAME": "b"}
