@@ -4,10 +4,11 @@ import os
 
 from media_proxy import timeouts
 
-# 2 gthread workers x 128 threads (enough for 200 streaming clients) unless the
-# environment says otherwise: `GUNICORN_THREADS=32 make bench` compares a setting.
+# 2 workers of the shipped class (gevent; GUNICORN_WORKER_CLASS=gthread make bench
+# measures the threaded one, with THREADS threads: enough for 200 streaming clients).
 WORKERS = int(os.environ.get("GUNICORN_WORKERS") or 2)
 THREADS = int(os.environ.get("GUNICORN_THREADS") or 128)
+WORKER_CLASS = os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"
 CHUNK_SIZES = {"64 KiB": 64 * 1024, "256 KiB": 256 * 1024, "1 MiB": 1024 * 1024}
 
 THROUGHPUT_TRIES = 3  # figure 1: best of this many rounds
@@ -22,8 +23,9 @@ RPS_CLIENTS = 32  # figure 6: per row, on each database
 RPS_SECONDS = 4.0
 RPS_ROUNDS = 2
 DEFAULTS_SECONDS = 4.0  # figure 7: per row
-THREAD_SWEEP = (16, 32, 64, 128)  # figure 7: gunicorn threads per process, offload mode
-THREAD_SWEEP_CLIENTS = 128
+# figure 7: the serving models, as each would ship (gthread: its threads per mode)
+SERVING_MODELS = {"gevent": None, "gthread": {"offloaded": 32, "streamed": 64}}
+SERVING_MODEL_CLIENTS = 128
 
 RSS_TARGET_MIB = 16
 # Figure 6's targets: requests per second as a share of the plain view's, same server.

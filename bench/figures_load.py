@@ -18,8 +18,8 @@ from bench.config import (
     RPS_CLIENTS,
     RPS_ROUNDS,
     RPS_SECONDS,
-    THREAD_SWEEP,
-    THREAD_SWEEP_CLIENTS,
+    SERVING_MODEL_CLIENTS,
+    SERVING_MODELS,
     THREADS,
     WORKERS,
 )
@@ -337,37 +337,40 @@ def _extra_server(
     return server
 
 
-def defaults(stack: Stack) -> Defaults:
-    """Threads per process (offload mode), gunicorn's access log, CONN_MAX_AGE."""
+def serving_models(stack: Stack) -> list[tuple[str, RequestCost]]:
+    """Offload decisions and streamed 64 KiB ranges under each worker class, as each
+    would ship (gthread: 32 threads in offload mode, 64 streaming)."""
     sqlite = stack.data.sqlite
     media = f"/api/v1/books/{sqlite.book_id}/media/{quote(RANDOM, safe='')}"
+    measured = []
+    for mode, offload in (("offloaded", "true"), ("streamed", "false")):
+        for worker_class, threads_by_mode in SERVING_MODELS.items():
+            threads = threads_by_mode[mode] if threads_by_mode else THREADS
+            server = _extra_server(
+                stack,
+                f"gunicorn-{worker_class}-{mode}",
+                threads,
+                GUNICORN_WORKER_CLASS=worker_class,
+                MEDIA_NGINX_OFFLOAD=offload,
+                MEDIA_MAX_CONCURRENT=str(SERVING_MODEL_CLIENTS),  # the bulkhead never refuses
+            )
+            label = f"{mode} 64 KiB range, {worker_class}" + (
+                f" x {threads} threads" if threads_by_mode else ""
+            )
+            kind = "decision" if offload == "true" else "media"
+            row = Row(label, kind, kind, server.port, media, bearers(sqlite), [server.pid])
+            try:
+                cost = measure_rows(stack, [row], SERVING_MODEL_CLIENTS, DEFAULTS_SECONDS, 1)[0]
+                measured.append((worker_class, cost))
+            finally:
+                stack.procs.stop(server.process)
+    return measured
 
-    threads = []
-    for count in THREAD_SWEEP:
-        # The bulkhead (3/4 of the threads) would refuse part of the load with 503:
-        # here every thread may decide, so the rows compare thread counts only.
-        server = _extra_server(
-            stack,
-            f"gunicorn-threads-{count}",
-            count,
-            MEDIA_NGINX_OFFLOAD="true",
-            MEDIA_MAX_CONCURRENT=str(count),
-        )
-        try:
-            row = Row(
-                f"offload decisions, {count} threads",
-                "decision",
-                "decision",
-                server.port,
-                media,
-                bearers(sqlite),
-                [server.pid],
-            )
-            threads.append(
-                (count, measure_rows(stack, [row], THREAD_SWEEP_CLIENTS, DEFAULTS_SECONDS, 1)[0])
-            )
-        finally:
-            stack.procs.stop(server.process)
+
+def defaults(stack: Stack) -> Defaults:
+    """The worker class, gunicorn's access log, CONN_MAX_AGE."""
+    sqlite = stack.data.sqlite
+    models = serving_models(stack)
 
     logged = _extra_server(
         stack,
@@ -401,6 +404,7 @@ def defaults(stack: Stack) -> Defaults:
             f"gunicorn-conn-max-age-0-{database.lower()}",
             THREADS,
             CONN_MAX_AGE="0",
+            DATABASE_POOL_SIZE="0",  # no pool either: a connection opened per request
             database_url=creds.database_url,
         )
         path = "/api/v1/me"
@@ -427,7 +431,7 @@ def defaults(stack: Stack) -> Defaults:
         measured = measure_rows(stack, rows, RPS_CLIENTS, DEFAULTS_SECONDS, 2)
         ages.append((database, measured[0], measured[1]))
         stack.procs.stop(fresh.process)
-    return Defaults(threads, access_rows, ages, conn_max_age_default())
+    return Defaults(models, access_rows, ages, conn_max_age_default())
 
 
 def conn_max_age_default() -> int:

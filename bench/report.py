@@ -21,11 +21,12 @@ from bench.config import (
     RSS_TARGET_MIB,
     SEEK_REQUESTS,
     SEEK_ROUNDS,
-    THREAD_SWEEP_CLIENTS,
+    SERVING_MODEL_CLIENTS,
     THREADS,
     THROUGHPUT_TRIES,
     UPSTREAM_ROUNDS,
     UPSTREAM_WARMUP_ROUNDS,
+    WORKER_CLASS,
     WORKERS,
 )
 from bench.data import USERS
@@ -82,10 +83,11 @@ FIGURE_NOTES = {
     " as a share of 'streamed 64 KiB range, bearer' (the same view reading the reference"
     " nginx); 'upstream' = CPU per request of the upstream's processes (the emulator; the"
     " S3-backed emulator with its gateway, and moto).",
-    "7": f"figure 7: each row {DEFAULTS_SECONDS:.0f} s, rows of a setting interleaved. Threads:"
-    f" gunicorn in offload mode without nginx ({THREAD_SWEEP_CLIENTS} clients, 64 KiB ranges"
-    " answered with X-Accel-Redirect: Django's whole decision, no bytes moved; each request"
-    " carries nginx's X-Media-Offload-Secret). Access log:"
+    "7": f"figure 7: each row {DEFAULTS_SECONDS:.0f} s, rows of a setting interleaved. Worker"
+    f" class: gunicorn without nginx ({SERVING_MODEL_CLIENTS} clients, bearer, 64 KiB ranges;"
+    " 'offloaded' = answered with X-Accel-Redirect, Django's whole decision, no bytes moved,"
+    " each request carrying nginx's X-Media-Offload-Secret), gevent as shipped against"
+    " gthread with the threads it would ship with; figure 8 is why gevent ships. Access log:"
     " gunicorn's own log line to a file vs none. CONN_MAX_AGE: a connection opened per"
     " request vs the persistent default (with health checks). MEDIA_CHUNK_SIZE comes from"
     " figure 1's sweep.",
@@ -377,19 +379,25 @@ def requests_per_second(result: list[RequestCosts]) -> Section:
 
 def defaults(result: Defaults) -> Section:
     fig, rows = "7 defaults", []
-    best_count, best = max(result.threads, key=lambda pair: pair[1].per_second)
-    for count, item in result.threads:
-        shown = "1.00 (best)" if count == best_count else _versus(item, best, "best")
-        rows.append(row(fig if not rows else "", item.path, _cost_value(item), shown))
-    rows.append(row("", "best threads per process, offload mode", str(best_count)))
+    shipped = None
+    for worker_class, item in result.serving_models:
+        if worker_class == "gevent":  # each mode's first row: the reference
+            shipped = item
+            rows.append(row(fig if not rows else "", item.path, _cost_value(item), REFERENCE))
+        else:
+            rows.append(row("", item.path, _cost_value(item), _versus(item, shipped, "gevent")))
     for off, on in result.access_log:
         rows.append(row("", off.path, _cost_value(off), REFERENCE))
         rows.append(row("", on.path, _cost_value(on), _versus(on, off, "off")))
-    for _, fresh, kept in result.conn_max_age:
+    for database, fresh, kept in result.conn_max_age:
         rows.append(row("", fresh.path, _cost_value(fresh), REFERENCE))
-        label = kept.path.replace("default", f"CONN_MAX_AGE={result.conn_max_age_default}")
+        pooled = database == "PostgreSQL" and WORKER_CLASS == "gevent"
+        shipped = "a pool of 20 per process" if pooled else "CONN_MAX_AGE="
+        label = kept.path.replace(
+            "default", shipped if pooled else f"{shipped}{result.conn_max_age_default}"
+        )
         rows.append(row("", label, _cost_value(kept), _versus(kept, fresh, "CONN_MAX_AGE=0")))
-    errors = [item for _, item in result.threads] + [
+    errors = [item for _, item in result.serving_models] + [
         item for pair in result.access_log for item in pair
     ]
     errors += [item for _, a, b in result.conn_max_age for item in (a, b)]
@@ -408,8 +416,10 @@ def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> 
         "direct = nginx serving the object store under DCS's URL layout (sendfile; it checks"
         " no token: a stand-in for DCS, not DCS). django, offload and the chunk sweep read"
         " from it; django->emulator reads from the DCS emulator (Python, 32 KiB chunks).",
-        f"LMS: gunicorn {WORKERS} gthread workers x {THREADS} threads (deploy/gunicorn.conf.py,"
-        " access log off), DEBUG off, LOG_LEVEL=WARNING, SQLite, and PostgreSQL for figure 6's"
+        f"LMS: gunicorn {WORKERS} {WORKER_CLASS} workers"
+        + (f" x {THREADS} threads" if WORKER_CLASS == "gthread" else " (2,000 connections each)")
+        + " (deploy/gunicorn.conf.py, access log off), DEBUG off, LOG_LEVEL=WARNING, SQLite,"
+        " and PostgreSQL for figure 6's"
         " second half (a throwaway local cluster, fsync off; CONN_MAX_AGE and"
         " CONN_HEALTH_CHECKS as shipped unless inherited),"
         + cache_note
@@ -417,7 +427,8 @@ def general_notes(cache: str, redis_version: str, inherited: dict[str, str]) -> 
         " access log off).",
         f"{USERS} readers, each with a DRF token, a session and a signed link, and the book"
         " assigned; load clients each use their own. MEDIA_THROTTLE_RATE=1000000/min and"
-        " MEDIA_MAX_STREAMS_PER_USER=1000 and MEDIA_MAX_CONCURRENT = the threads (the bulkhead):"
+        " MEDIA_MAX_STREAMS_PER_USER=1000 (nginx's too) and MEDIA_MAX_CONCURRENT=128 (the bulkhead;"
+        " figure 8 keeps the shipped one):"
         " the limits are evaluated on every request but"
         " never refuse (the load is far above one real player).",
         "presigned: moto's S3 server (the S3 stand-in) holds the 256 MiB, 16 MiB and 300 KiB"

@@ -118,7 +118,8 @@ class RequestCosts:
 class Defaults:
     """Figure 7: the measurements behind the shipped defaults."""
 
-    threads: list[tuple[int, RequestCost]]  # offload decisions per gunicorn thread count
+    # (worker class, cost): offloaded decisions, then streamed ranges, each class in turn
+    serving_models: list[tuple[str, RequestCost]]
     access_log: list[tuple[RequestCost, RequestCost]]  # (off, on) per path
     conn_max_age: list[tuple[str, RequestCost, RequestCost]]  # (database, 0, the default)
     conn_max_age_default: int = 0
