@@ -13,6 +13,7 @@ The upstream is anything with `iter_body`, `release` and `close` (a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -133,6 +134,10 @@ class MediaBody:
                 for chunk in self._reader.read(wanted):
                     record.bytes_sent += len(chunk)
                     yield chunk
+                    # Turn-taking: a gevent worker switches only when a socket would
+                    # block, which on a fast network a long play never does; this lets
+                    # the worker's other requests (seeks, pages) run between chunks.
+                    time.sleep(0)
             if self._shape.closing:
                 record.bytes_sent += len(self._shape.closing)
                 yield self._shape.closing
