@@ -36,6 +36,9 @@ from local_servers import (
 
 NGINX = "/usr/sbin/nginx"
 REDIS_DATABASES = 32
+# The per-user stream cap of every LMS and offload nginx the bench starts: evaluated on
+# every request, never refusing (the load is synthetic, far above one real player).
+STREAMS_PER_USER = os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000")
 S3_BUCKET = "bench"
 PR_SET_PDEATHSIG = 1
 # Settings the benchmark decides; the rest of the environment is passed through
@@ -180,7 +183,7 @@ def start_offload_nginx(
     """The shipped deploy/nginx/lms.conf.template, rendered as deploy/render.py does, with
     the bench's stream cap (the LMS's: see `start_gunicorn`)."""
     port = free_port()
-    cap = {"MEDIA_MAX_STREAMS_PER_USER": os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000")}
+    cap = {"MEDIA_MAX_STREAMS_PER_USER": STREAMS_PER_USER}
     site = lms_site_config(port, lms_address, dcs_address, procs.workdir / "static", "", cap)
     return _start_nginx(procs, directory_name, site, port), port
 
@@ -340,7 +343,7 @@ def start_gunicorn(
         # The per-user limits still run on every request (their cost is measured)
         # but never refuse: the load is synthetic, far above one real player.
         "MEDIA_THROTTLE_RATE": os.environ.get("MEDIA_THROTTLE_RATE", "1000000/min"),
-        "MEDIA_MAX_STREAMS_PER_USER": os.environ.get("MEDIA_MAX_STREAMS_PER_USER", "1000"),
+        "MEDIA_MAX_STREAMS_PER_USER": STREAMS_PER_USER,
         # The bulkhead too: every thread may serve media (figure 5 runs 100 clients a worker).
         "MEDIA_MAX_CONCURRENT": os.environ.get("MEDIA_MAX_CONCURRENT", str(threads)),
         **settings,

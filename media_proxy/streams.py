@@ -140,27 +140,26 @@ def open_stream(record: StreamRecord, *, hold_slot: bool) -> Iterator[MediaStrea
         raise
 
 
-def limit_send_time(environ: Mapping[str, Any], seconds: float) -> None:
-    """Cut the stream of a player that accepts no byte for `seconds` (a paused video, a
-    lost phone): the server's write then fails, the body is closed, DCS released.
+def prepare_to_stream(environ: Mapping[str, Any], *, send_timeout: float, send_buffer: int) -> None:
+    """What a streamed body keeps while its player reads, or pauses:
+
+    - a send timeout: a player that accepts no byte for `send_timeout` seconds (a
+      paused video, a lost phone) is cut; the server's write fails, the body is
+      closed, DCS released;
+    - a send buffer of `send_buffer` bytes (SO_SNDBUF, where autotuning lets a paused
+      player pin MiBs of kernel memory);
+    - no database connection: the body never touches the database, so with a pool or
+      CONN_MAX_AGE=0 the connection goes back now, not when the stream ends.
 
     gunicorn hands the client socket to the application (`gunicorn.socket`); under
-    other servers there is no such key and their own timeouts apply.
+    other servers there is no such key and their own limits apply.
     """
     sock = environ.get("gunicorn.socket")
-    if sock is not None and seconds > 0:
-        sock.settimeout(seconds)
-
-
-def hold_little_while_streaming(environ: Mapping[str, Any], send_buffer: int) -> None:
-    """What a streamed body keeps while its player pauses: a send buffer of
-    `send_buffer` bytes (SO_SNDBUF, where autotuning lets it pin MiBs of kernel
-    memory), and no database connection (the body never touches the database: with
-    a pool or CONN_MAX_AGE=0 the connection goes back now, not when the stream ends).
-    """
-    sock = environ.get("gunicorn.socket")
-    if sock is not None and send_buffer > 0:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+    if sock is not None:
+        if send_timeout > 0:
+            sock.settimeout(send_timeout)
+        if send_buffer > 0:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()

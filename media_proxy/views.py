@@ -44,9 +44,8 @@ from media_proxy.streams import (
     MediaBusy,
     MediaStream,
     StreamRecord,
-    hold_little_while_streaming,
-    limit_send_time,
     open_stream,
+    prepare_to_stream,
 )
 from media_proxy.subtitles import SubtitleError
 from media_proxy.throttling import MediaRateThrottle
@@ -172,8 +171,11 @@ class MediaView(MediaAPIView):
         ):
             response = stream.hand_over(self._respond(request, obj, offload, stream))
         if response.streaming:
-            limit_send_time(request.META, settings.MEDIA_SEND_TIMEOUT)
-            hold_little_while_streaming(request.META, settings.MEDIA_SEND_BUFFER)
+            prepare_to_stream(
+                request.META,
+                send_timeout=settings.MEDIA_SEND_TIMEOUT,
+                send_buffer=settings.MEDIA_SEND_BUFFER,
+            )
         return response
 
     def _respond(
