@@ -143,6 +143,9 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Django's session store and ModelBackend, each read by one raw statement (lms/auth.py).
+SESSION_ENGINE = "lms.auth"
+AUTHENTICATION_BACKENDS = ["lms.auth.ModelBackend"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/books/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

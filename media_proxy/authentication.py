@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
+from lms.auth import first_user, user_select
 from media_proxy.signing import QUERY_PARAM, InvalidLink, LinkClaims, read_link
 
 
@@ -20,10 +21,8 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Token]:
         """DRF's checks (a known token of an active user, the same errors), with the
-        token's user read by one raw statement: the ORM compiles the same join anew on
-        every request, a third of an offloaded request's CPU (docs/benchmarks.md)."""
-        sql = _token_user_sql(self.get_model())
-        user = next(iter(get_user_model()._default_manager.raw(sql, [key])), None)
+        token's user read by one raw statement (lms.auth)."""
+        user = first_user(_token_user_sql(self.get_model()), [key])
         if user is None:
             raise AuthenticationFailed(_("Invalid token."))
         if not user.is_active:
@@ -33,17 +32,13 @@ class BearerTokenAuthentication(TokenAuthentication):
 
 @functools.cache
 def _token_user_sql(token_model: type[Token]) -> str:
-    """SELECT the user whose token is %s (the token model's and user model's tables,
-    quoted for the backend)."""
+    """The user whose token is %s."""
     from django.db import connection
 
     quote = connection.ops.quote_name
     user, token = get_user_model()._meta, token_model._meta
-    columns = ", ".join(f"u.{quote(field.column)}" for field in user.concrete_fields)
-    # Identifiers from the models' metadata, quoted by the backend; the key is a parameter.
-    return (
-        f"SELECT {columns} FROM {quote(user.db_table)} u"  # noqa: S608
-        f" JOIN {quote(token.db_table)} t ON t.{quote(token.get_field('user').column)}"
+    return user_select(
+        f"JOIN {quote(token.db_table)} t ON t.{quote(token.get_field('user').column)}"
         f" = u.{quote(user.pk.column)} WHERE t.{quote(token.pk.column)} = %s"
     )
 

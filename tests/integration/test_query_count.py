@@ -27,7 +27,8 @@ def in_process_lms(dcs, settings):
     [
         # token + user (one join, DRF); the book, its publisher and the access rules
         ("bearer", 2),
-        # the session; the user; the book, its publisher and the access rules
+        # the session, the user (lms.auth: one raw statement each); the book, its
+        # publisher and the access rules
         ("session", 3),
     ],
 )
