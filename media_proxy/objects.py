@@ -19,6 +19,7 @@ from django.core.cache import cache
 
 from media_proxy.cache_keys import cache_key
 from media_proxy.dcs import DCSClient, PresignNotAllowed, UnservableName, serves_name
+from media_proxy.dcs.breaker import Ticket
 from media_proxy.dcs.store import ObjectStoreClient, StoreRefused, raise_for_refusal
 from media_proxy.dcs.upstream import UpstreamResponse
 
@@ -73,12 +74,25 @@ class ObjectSource:
         self._url_lifetime = url_lifetime
         self._refused_ttl = refused_ttl  # seconds before asking again whether we may presign
 
-    def open(self, obj: MediaObject, range_header: str | None) -> UpstreamResponse:
-        """The object's bytes (`range_header` as DCS reads it): 200/206/416, else raised."""
+    def admit(self, obj: MediaObject) -> tuple[Ticket | None, object | None]:
+        """Before a read: the object's cached size and ETag (responder.ObjectInfo) and,
+        when DCS's object endpoint serves it, the breaker's admission for the read
+        (CircuitOpen is raised), in one cache round trip."""
+        breaker = self._dcs.breaker
+        if self.presigned or breaker is None or not serves_name(obj.path):
+            return None, cache.get(obj.cache_key)
+        ticket, found = breaker.admit([obj.cache_key])
+        return ticket, found.get(obj.cache_key)
+
+    def open(
+        self, obj: MediaObject, range_header: str | None, ticket: Ticket | None = None
+    ) -> UpstreamResponse:
+        """The object's bytes (`range_header` as DCS reads it): 200/206/416, else raised.
+        `ticket`: from `admit`, for this read."""
         if not self.presigned:
             try:
                 return self._dcs.get_object(
-                    obj.publisher, obj.book_name, obj.path, range_header=range_header
+                    obj.publisher, obj.book_name, obj.path, range_header=range_header, ticket=ticket
                 )
             except UnservableName:
                 if cache.get(PRESIGN_REFUSED_KEY):

@@ -24,6 +24,7 @@ from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from media_proxy.body import BodyReader, BodyShape, MediaBody, body_shape
 from media_proxy.dcs import DCSUnavailable, UpstreamResponse
+from media_proxy.dcs.breaker import Ticket
 from media_proxy.headers import common_headers, media_headers, offload_headers
 from media_proxy.media_types import content_type_for, inline_disposition
 from media_proxy.objects import MediaObject, ObjectSource
@@ -84,12 +85,12 @@ class MediaResponder:
         self, obj: MediaObject, request: ClientRequest, stream: MediaStream
     ) -> HttpResponseBase:
         """Raise DCSError subclasses for upstream failures before any byte is sent."""
-        known = cache.get(obj.cache_key)
+        ticket, known = self._source.admit(obj)
         asked = choose_upstream_range(
             request, known.size if known else None, max_parts=self._max_parts
         )
         started = time.monotonic()
-        upstream = self._get(obj, asked)
+        upstream = self._get(obj, asked, ticket)
         stream.record.upstream_ttfb_ms = round((time.monotonic() - started) * 1000, 1)
         stream.record.upstream_status = upstream.status
         try:
@@ -175,8 +176,10 @@ class MediaResponder:
         response["Content-Disposition"] = inline_disposition(obj.path[:-4] + ".vtt")
         return response
 
-    def _get(self, obj: MediaObject, asked: RangeSpec | None) -> UpstreamResponse:
-        return self._source.open(obj, asked.header() if asked is not None else None)
+    def _get(
+        self, obj: MediaObject, asked: RangeSpec | None, ticket: Ticket | None = None
+    ) -> UpstreamResponse:
+        return self._source.open(obj, asked.header() if asked is not None else None, ticket)
 
     def _answer(
         self,

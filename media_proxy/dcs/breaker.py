@@ -9,7 +9,8 @@ WARNING line.
 
 State: `…:failures` (a counter), `…:open-until` (a wall-clock time) and
 `…:probe` (held by the one probing request). A request costs one cache round
-trip while the breaker is closed and healthy.
+trip while the breaker is closed and healthy, shared with the caller's
+own cache reads (`admit`, `state_and`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class CircuitBreaker:
     def state_and(self, keys: list[str]) -> tuple[str, dict]:
         """The state, and the cache entries `keys` a caller needs with it: one round trip."""
         if self._threshold <= 0:  # turned off
-            return "closed", (self._call("get_many", keys) or {}) if keys else {}
-        found = self._call("get_many", [self._open_key, *keys]) or {}
+            return "closed", self._get_many(keys)
+        found = self._get_many([self._open_key, *keys])
         open_until = found.pop(self._open_key, None)
         if open_until is None:
             return "closed", found
@@ -61,18 +62,23 @@ class CircuitBreaker:
 
     def before_request(self) -> Ticket:
         """Raise CircuitOpen, or let the request go (one cache round trip)."""
+        return self.admit([])[0]
+
+    def admit(self, keys: list[str]) -> tuple[Ticket, dict]:
+        """`before_request`, with the cache entries `keys` its caller needs: one round trip."""
         if self._threshold <= 0:
-            return Ticket(probe=False, failures=False)
-        found = self._call("get_many", [self._open_key, self._failures_key]) or {}
-        open_until = found.get(self._open_key)
+            return Ticket(probe=False, failures=False), self._get_many(keys)
+        found = self._get_many([self._open_key, self._failures_key, *keys])
+        open_until = found.pop(self._open_key, None)
+        failures = found.pop(self._failures_key, None)
         if open_until is not None:
             wait = open_until - time.time()
             if wait > 0:
                 raise CircuitOpen(wait)
             if not self._call("add", self._probe_key, 1, max(int(self._reset), 1)):
                 raise CircuitOpen(1.0)  # another request is probing DCS
-            return Ticket(probe=True, failures=True)
-        return Ticket(probe=False, failures=bool(found.get(self._failures_key)))
+            return Ticket(probe=True, failures=True), found
+        return Ticket(probe=False, failures=bool(failures)), found
 
     def record(self, ticket: Ticket, ok: bool) -> None:
         """What DCS did with the request `ticket` let through."""
@@ -110,6 +116,9 @@ class CircuitBreaker:
             self._call("add", self._failures_key, 0, None)
             return self._call("incr", self._failures_key) or 1
 
+    def _get_many(self, keys: list[str]) -> dict:
+        return (self._call("get_many", keys) or {}) if keys else {}
+
     def _call(self, method: str, *args: object) -> object:
         """The cache down must not take media down: it then counts as closed."""
         try:
@@ -120,12 +129,16 @@ class CircuitBreaker:
 
 
 def guarded(
-    breaker: CircuitBreaker | None, send: Callable[[], requests.Response]
+    breaker: CircuitBreaker | None,
+    send: Callable[[], requests.Response],
+    ticket: Ticket | None = None,
 ) -> requests.Response:
-    """`send()` through the breaker: refused while it is open, its outcome recorded."""
+    """`send()` through the breaker: refused while it is open, its outcome recorded.
+    `ticket`: the breaker already admitted this request (`admit`)."""
     if breaker is None:
         return send()
-    ticket = breaker.before_request()
+    if ticket is None:
+        ticket = breaker.before_request()
     started = time.monotonic()
     try:
         response = send()

@@ -18,7 +18,7 @@ from django.core.cache import cache as django_cache
 from django.core.cache.backends.base import BaseCache
 from django.utils.translation import gettext_lazy as _
 
-from media_proxy.dcs.breaker import CircuitBreaker, guarded
+from media_proxy.dcs.breaker import CircuitBreaker, Ticket, guarded
 from media_proxy.dcs.connections import dcs_session, prepare_get
 from media_proxy.dcs.errors import (
     DCSAuthError,
@@ -68,9 +68,16 @@ class DCSClient:
         return f"<DCSClient {self.base_url}>"
 
     def get_object(
-        self, publisher: str, book_name: str, path: str, *, range_header: str | None = None
+        self,
+        publisher: str,
+        book_name: str,
+        path: str,
+        *,
+        range_header: str | None = None,
+        ticket: Ticket | None = None,
     ) -> UpstreamResponse:
-        """Stream ``path`` of a book; 200/206/416 come back, anything else is raised."""
+        """Stream ``path`` of a book; 200/206/416 come back, anything else is raised.
+        `ticket`: the breaker already admitted this read (`CircuitBreaker.admit`)."""
         url = f"{self._book_url(publisher, book_name)}/object"
         if not serves_name(path):
             # DCS answers 500 after its lookup (its Content-Disposition is latin-1 only).
@@ -82,7 +89,9 @@ class DCSClient:
             )
         headers = {"Range": range_header} if range_header is not None else None
         what = f"object {publisher}/{book_name}:{path}"
-        response = self._get(url, what, params={"path": path}, headers=headers, stream=True)
+        response = self._get(
+            url, what, params={"path": path}, headers=headers, stream=True, ticket=ticket
+        )
         if response.status_code in PASSTHROUGH_STATUSES:
             return UpstreamResponse(response)
         self._raise_for_status(response, what)
@@ -159,10 +168,13 @@ class DCSClient:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         stream: bool,
+        ticket: Ticket | None = None,
     ) -> requests.Response:
         """GET with the bearer token; on 401 log in again (once) and retry once."""
         token = self.tokens.current()
-        response = self._send(url, what, token, params=params, headers=headers, stream=stream)
+        response = self._send(
+            url, what, token, params=params, headers=headers, stream=stream, ticket=ticket
+        )
         if response.status_code != 401:
             return response
         response.close()
@@ -185,6 +197,7 @@ class DCSClient:
         params: dict[str, str] | None,
         headers: dict[str, str] | None,
         stream: bool,
+        ticket: Ticket | None = None,
     ) -> requests.Response:
         all_headers = {"Accept-Encoding": "identity", "Authorization": f"Bearer {token}"}
         if headers:
@@ -196,6 +209,7 @@ class DCSClient:
                 lambda: self.session.send(
                     prepared, timeout=self._timeout, allow_redirects=False, stream=stream
                 ),
+                ticket,
             )
         except requests.Timeout as exc:  # ConnectTimeout and ReadTimeout (before the headers)
             kind = "connect" if isinstance(exc, requests.ConnectTimeout) else "read"

@@ -1,7 +1,11 @@
 """Many workers, one cache: with CACHE_URL=redis://, workers share the DCS token and
-object metadata, so two worker processes cost DCS one login."""
+object metadata, so two worker processes cost DCS one login; a warm seek costs the
+cache four round trips."""
 
 import re
+import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,6 +18,7 @@ from tests.wire import fetch_raw, media_path
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
+CONNECTION_SETUP = {"HELLO", "CLIENT", "AUTH", "SELECT"}
 SOURCE = media.file_bytes("data/random-1m.bin")
 
 
@@ -53,3 +58,46 @@ def test_two_workers_share_one_dcs_login(two_workers, dcs, redis_url):
     keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
     assert any("dcs:token:" in key for key in keys)
     assert any("media:info:" in key for key in keys)
+
+
+def commands_sent(redis_url: str, action) -> list[str]:
+    """The commands clients sent to redis-server during `action()` (MONITOR; not the ones
+    a script runs inside the server, nor a new pooled connection's handshake)."""
+    seen: list[str] = []
+    with redis.Redis.from_url(redis_url).monitor() as monitor:
+
+        def listen() -> None:
+            for command in monitor.listen():
+                if command["command"] == "ECHO monitor-end":
+                    return
+                name = command["command"].split()[0]
+                if command["client_type"] != "lua" and name not in CONNECTION_SETUP:
+                    seen.append(name)
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        action()
+        redis.Redis.from_url(redis_url).echo("monitor-end")
+        listener.join(10)
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_seek_costs_four_cache_round_trips(two_workers, dcs, redis_url):
+    user, book = student_with_book()
+    path, headers = media_path(book, "data/random-1m.bin"), bearer(user)
+    for _ in range(8):  # both workers: DCS token, object size, scripts loaded, connections open
+        fetch_raw(two_workers, "GET", path, {**headers, "Range": "bytes=0-1"})
+
+    def seeks() -> None:
+        for offset in range(0, 4000, 1000):
+            response = fetch_raw(
+                two_workers, "GET", path, {**headers, "Range": f"bytes={offset}-{offset + 99}"}
+            )
+            assert (response.status, response.body) == (206, SOURCE[offset : offset + 100])
+        time.sleep(0.2)  # the last slot's release, after its body
+
+    # Each: the throttle and the stream slot (a script each), the breaker with the
+    # object's size and ETag (one MGET), the slot's release (a script); a release may
+    # come after the next seek's first commands.
+    assert Counter(commands_sent(redis_url, seeks)) == {"EVALSHA": 3 * 4, "MGET": 4}

@@ -164,7 +164,10 @@ class FakeDCS:
         self.changes_after = changes_after
         self.asked: list[str | None] = []
 
-    def open(self, obj, range_header) -> FakeDCSResponse:
+    def admit(self, obj) -> tuple[None, None]:
+        return None, None  # no breaker, nothing cached
+
+    def open(self, obj, range_header, ticket=None) -> FakeDCSResponse:
         self.asked.append(range_header)
         etag = '"v1"' if len(self.asked) <= self.changes_after else '"v2"'
         wanted = parse_range_header(range_header).specs[0].resolve(len(BIG))

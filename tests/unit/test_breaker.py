@@ -160,3 +160,31 @@ def test_state_and_other_entries_come_in_one_cache_round_trip(clock, failures):
     for _ in range(FAILURES):
         sent(breaker, refused)
     assert breaker.state_and(["media:info"]) == ("open" if failures else "closed", found)
+
+
+@pytest.mark.parametrize("failures", [FAILURES, 0])  # 0: the breaker is turned off
+def test_admit_and_other_entries_come_in_one_cache_round_trip(clock, failures):
+    cache = LocMemCache(f"breaker-{uuid.uuid4()}", {})
+    breaker = CircuitBreaker(cache, "dcs", failures=failures, reset=RESET)
+    cache.set("media:info", "size and etag")
+    calls, call = [], breaker._call
+    breaker._call = lambda method, *args: calls.append(method) or call(method, *args)
+    ticket, found = breaker.admit(["media:info", "absent"])
+    assert (ticket.probe, found, calls) == (False, {"media:info": "size and etag"}, ["get_many"])
+    calls.clear()
+    assert guarded(breaker, answer(200), ticket).status_code == 200
+    assert calls == []  # the admitted request asks the cache nothing more
+    for _ in range(FAILURES):
+        sent(breaker, refused)
+    if failures:
+        with pytest.raises(CircuitOpen):
+            breaker.admit(["media:info"])
+        clock.now += RESET + 0.1
+        probe, found = breaker.admit(["media:info"])
+        assert (probe.probe, found) == (True, {"media:info": "size and etag"})
+        with pytest.raises(CircuitOpen):  # one probe at a time
+            breaker.admit(["media:info"])
+        guarded(breaker, answer(200), probe)
+        assert breaker.state() == "closed"
+    else:
+        assert breaker.admit(["media:info"])[0].probe is False
