@@ -38,12 +38,13 @@ class ModelBackend(backends.ModelBackend):
     """Django's ModelBackend, the session's user read by one raw statement."""
 
     def get_user(self, user_id: object) -> AbstractBaseUser | None:
-        user = first_user(_user_by_id_sql(), [user_id])
+        user = first_user(user_by_id_sql(), [user_id])
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
 @functools.cache
-def _user_by_id_sql() -> str:
+def user_by_id_sql() -> str:
+    """SELECT the user whose primary key is %s."""
     from django.db import connection
 
     pk = get_user_model()._meta.pk

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
-from lms.auth import first_user, user_select
+from lms.auth import first_user, user_by_id_sql, user_select
 from media_proxy.signing import QUERY_PARAM, InvalidLink, LinkClaims, read_link
 
 
@@ -58,7 +58,7 @@ class SignedLinkAuthentication(BaseAuthentication):
             claims = read_link(token)
         except InvalidLink as error:
             raise PermissionDenied(str(error)) from None
-        user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
-        if user is None:
+        user = first_user(user_by_id_sql(), [claims.user_id])
+        if user is None or not user.is_active:
             raise PermissionDenied(_("This media link is not valid."))
         return user, claims
