@@ -35,6 +35,23 @@ token = Token.objects.create(user=user).key
 print("SEEDED " + json.dumps({{"book": str(book.pk), "token": token}}))
 """
 
+# The access statement six times on one connection, then the statements PostgreSQL holds
+# prepared for that connection (pg_prepared_statements is per session).
+PREPARED = """
+import json
+from django.contrib.auth import get_user_model
+from django.db import connection
+from books.access import get_readable_book
+from books.models import Book
+
+user, book = get_user_model().objects.get(username="pg-student"), Book.objects.get()
+for _ in range(6):
+    assert get_readable_book(user, book.pk) == book
+with connection.cursor() as cursor:
+    cursor.execute("SELECT statement FROM pg_prepared_statements")
+    print("PREPARED " + json.dumps([row[0] for row in cursor.fetchall()]))
+"""
+
 
 @pytest.fixture(scope="module")
 def postgres():
@@ -74,6 +91,7 @@ def on_postgres(postgres, dcs_server, tmp_path_factory):
         if line.startswith("SEEDED ")
     )
     server = start_gunicorn(env, tmp_path_factory.mktemp("pg") / "gunicorn.log", workers=2)
+    server.env = env
     yield server, seeded
     stop(server.process)
 
@@ -119,3 +137,14 @@ def test_connections_outlive_requests_and_survive_a_postgres_restart(on_postgres
     log = "\n".join(server.log_lines())
     assert "Internal Server Error" not in log
     assert "OperationalError" not in log
+
+
+def test_repeated_statements_are_prepared_once_per_connection(on_postgres):
+    """Server-side binding with psycopg's prepared statements: the access statement is
+    parsed and planned once per connection, not on every request (docs/benchmarks.md)."""
+    server, _ = on_postgres
+    printed = manage(server.env, "shell", "-c", PREPARED)
+    prepared = json.loads(printed.split("PREPARED ", 1)[1])
+    assert any("books_bookassignment" in statement for statement in prepared)
+    with_it_off = {**server.env, "DATABASE_PREPARED_STATEMENTS": "false"}
+    assert json.loads(manage(with_it_off, "shell", "-c", PREPARED).split("PREPARED ", 1)[1]) == []
