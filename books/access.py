@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,12 +26,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from books.models import Book, BookAssignment, Publisher
+from lms.rows import ModelColumns
 
 VIEW_ANY_BOOK_PERMISSION = "books.view_book"
 
@@ -153,43 +152,22 @@ class _BookQuery:
     """The statement of `_book_and_rules` and how to read its row, for one database."""
 
     sql: str
-    book_converters: list[tuple[Callable, ...]]
-    publisher_converters: list[tuple[Callable, ...]]
-
-
-def _columns(model: type[Model], alias: str, conn: BaseDatabaseWrapper) -> tuple[str, list]:
-    """The select list of a model's concrete fields, and each column's value converters."""
-    names, converters = [], []
-    for field in model._meta.concrete_fields:
-        column = field.get_col(alias)
-        names.append(f"{alias}.{conn.ops.quote_name(field.column)}")
-        converters.append(
-            (column, conn.ops.get_db_converters(column) + column.get_db_converters(conn))
-        )
-    return ", ".join(names), converters
+    book: ModelColumns
+    publisher: ModelColumns
 
 
 @functools.cache
 def _book_query(vendor: str) -> _BookQuery:
-    book_columns, book_converters = _columns(Book, "b", connection)
-    publisher_columns, publisher_converters = _columns(Publisher, "p", connection)
+    book = ModelColumns.of(Book, "b", connection)
+    publisher = ModelColumns.of(Publisher, "p", connection)
     sql = f"""
-        SELECT {book_columns}, {publisher_columns},
+        SELECT {book.sql}, {publisher.sql},
                CASE WHEN {_rules_sql()} THEN 1 ELSE 0 END
         FROM {Book._meta.db_table} b
         JOIN {Publisher._meta.db_table} p ON p.id = b.publisher_id
         WHERE b.id = %s
     """  # noqa: S608
-    return _BookQuery(sql, book_converters, publisher_converters)
-
-
-def _converted(row: tuple, converters: list) -> list:
-    values = []
-    for value, (column, functions) in zip(row, converters, strict=True):
-        for function in functions:
-            value = function(value, column, connection)
-        values.append(value)
-    return values
+    return _BookQuery(sql, book, publisher)
 
 
 def _book_and_rules(
@@ -203,11 +181,7 @@ def _book_and_rules(
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(query.book_converters)
-    book_values = _converted(row[:split], query.book_converters)
-    publisher_values = _converted(row[split:-1], query.publisher_converters)
-    book = Book.from_db(connection.alias, None, book_values)
-    Book.publisher.field.set_cached_value(
-        book, Publisher.from_db(connection.alias, None, publisher_values)
-    )
+    split = len(query.book)
+    book = query.book.instance(row[:split], connection)
+    Book.publisher.field.set_cached_value(book, query.publisher.instance(row[split:-1], connection))
     return book, bool(row[-1])

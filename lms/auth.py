@@ -15,23 +15,29 @@ import functools
 from django.contrib.auth import backends, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.sessions.backends import db
-from django.db import connections, router
+from django.db import connection, connections, router
 from django.utils import timezone
+
+from lms.rows import ModelColumns
 
 
 def user_select(joins_and_where: str) -> str:
     """SELECT every column of the user `u` (the user model's table), then `joins_and_where`."""
-    from django.db import connection
-
-    quote = connection.ops.quote_name
-    user = get_user_model()._meta
-    columns = ", ".join(f"u.{quote(field.column)}" for field in user.concrete_fields)
-    return f"SELECT {columns} FROM {quote(user.db_table)} u {joins_and_where}"  # noqa: S608
+    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    return f"SELECT {_user_columns(connection.vendor).sql} FROM {table} u {joins_and_where}"  # noqa: S608
 
 
 def first_user(sql: str, params: list[object]) -> AbstractBaseUser | None:
     """The user the statement `sql` (from `user_select`) finds, or None."""
-    return next(iter(get_user_model()._default_manager.raw(sql, params)), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else _user_columns(connection.vendor).instance(row, connection)
+
+
+@functools.cache
+def _user_columns(vendor: str) -> ModelColumns:
+    return ModelColumns.of(get_user_model(), "u", connection)
 
 
 class ModelBackend(backends.ModelBackend):
@@ -45,8 +51,6 @@ class ModelBackend(backends.ModelBackend):
 @functools.cache
 def user_by_id_sql() -> str:
     """SELECT the user whose primary key is %s."""
-    from django.db import connection
-
     pk = get_user_model()._meta.pk
     return user_select(f"WHERE u.{connection.ops.quote_name(pk.column)} = %s")
 
