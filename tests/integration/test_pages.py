@@ -11,6 +11,7 @@ from unittest import mock
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from django.contrib.messages.storage import default_storage
 from django.core import signing
 from django.core.cache import cache
 from django.test import Client, RequestFactory
@@ -18,12 +19,13 @@ from django.utils import timezone, translation
 from django.views.defaults import server_error
 
 from books.models import Book
+from lms import middleware as lms_middleware
 from local_servers import free_port
 from media_proxy.dcs import get_dcs_client
 from media_proxy.objects import PRESIGN_REFUSED_KEY
 from media_proxy.signing import QUERY_PARAM, SALT
 from tests import big_book
-from tests.factories import make_book, make_user, student_with_book
+from tests.factories import bearer, make_book, make_user, student_with_book
 
 pytestmark = pytest.mark.django_db
 
@@ -476,3 +478,30 @@ def test_admin_copy_link_makes_a_signed_link_with_the_chosen_lifetime(dcs_up, ad
     response = Client().post(url, {"path": "audio/08.mp3", "lifetime": "900"})
     assert response.status_code == 302  # to the admin's login
     assert urlsplit(response["Location"]).path == "/admin/login/"
+
+
+def test_admin_messages_reach_the_next_page_and_api_requests_make_no_storage(
+    dcs_up, admin_client, monkeypatch
+):
+    """lms.middleware.MessageMiddleware makes the message storage on first use only."""
+    made = []
+
+    def counted(request):
+        made.append(request.path)
+        return default_storage(request)
+
+    monkeypatch.setattr(lms_middleware, "default_storage", counted)
+    publisher = make_book().publisher
+    response = admin_client.post(
+        f"/admin/books/publisher/{publisher.pk}/change/",
+        {"name": "Renamed"},
+        follow=True,
+        **ENGLISH,
+    )
+    assert response.status_code == 200
+    assert "was changed successfully" in response.content.decode()
+    assert made  # the admin's message was stored and shown
+    made.clear()
+    user, _ = student_with_book()
+    assert Client().get("/api/v1/me", headers=bearer(user)).status_code == 200
+    assert made == []
