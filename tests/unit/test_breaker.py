@@ -147,44 +147,53 @@ def test_a_broken_cache_counts_as_closed(clock):
     assert sent(breaker, answer(200))
 
 
-@pytest.mark.parametrize("failures", [FAILURES, 0])  # 0: the breaker is turned off
-def test_state_and_other_entries_come_in_one_cache_round_trip(clock, failures):
-    cache = LocMemCache(f"breaker-{uuid.uuid4()}", {})
-    breaker = CircuitBreaker(cache, "dcs", failures=failures, reset=RESET)
-    cache.set("media:info", "size and etag")
-    calls, call = [], breaker._call
-    breaker._call = lambda method, *args: calls.append(method) or call(method, *args)
-    found = {"media:info": "size and etag"}
-    assert breaker.state_and(["media:info", "absent"]) == ("closed", found)
-    assert calls == ["get_many"]
+class CountedBreaker:
+    """A breaker over a cache holding one object's info, and the cache calls it makes."""
+
+    def __init__(self, failures: int) -> None:
+        cache = LocMemCache(f"breaker-{uuid.uuid4()}", {})
+        cache.set("media:info", "size and etag")
+        self.breaker = CircuitBreaker(cache, "dcs", failures=failures, reset=RESET)
+        self.calls: list[str] = []
+        call = self.breaker._call
+        self.breaker._call = lambda method, *args: self.calls.append(method) or call(method, *args)
+
+
+FOUND = {"media:info": "size and etag"}
+
+
+@pytest.fixture(params=[FAILURES, 0], ids=["on", "off"])  # 0: the breaker is turned off
+def counted(request):
+    return CountedBreaker(request.param)
+
+
+def test_state_and_other_entries_come_in_one_cache_round_trip(clock, counted):
+    breaker = counted.breaker
+    assert breaker.state_and(["media:info", "absent"]) == ("closed", FOUND)
+    assert counted.calls == ["get_many"]
     for _ in range(FAILURES):
         sent(breaker, refused)
-    assert breaker.state_and(["media:info"]) == ("open" if failures else "closed", found)
+    assert breaker.state_and(["media:info"]) == ("open" if breaker._threshold else "closed", FOUND)
 
 
-@pytest.mark.parametrize("failures", [FAILURES, 0])  # 0: the breaker is turned off
-def test_admit_and_other_entries_come_in_one_cache_round_trip(clock, failures):
-    cache = LocMemCache(f"breaker-{uuid.uuid4()}", {})
-    breaker = CircuitBreaker(cache, "dcs", failures=failures, reset=RESET)
-    cache.set("media:info", "size and etag")
-    calls, call = [], breaker._call
-    breaker._call = lambda method, *args: calls.append(method) or call(method, *args)
+def test_admit_and_other_entries_come_in_one_cache_round_trip(clock, counted):
+    breaker = counted.breaker
     ticket, found = breaker.admit(["media:info", "absent"])
-    assert (ticket.probe, found, calls) == (False, {"media:info": "size and etag"}, ["get_many"])
-    calls.clear()
+    assert (ticket.probe, found, counted.calls) == (False, FOUND, ["get_many"])
+    counted.calls.clear()
     assert guarded(breaker, answer(200), ticket).status_code == 200
-    assert calls == []  # the admitted request asks the cache nothing more
+    assert counted.calls == []  # the admitted request asks the cache nothing more
     for _ in range(FAILURES):
         sent(breaker, refused)
-    if failures:
-        with pytest.raises(CircuitOpen):
-            breaker.admit(["media:info"])
-        clock.now += RESET + 0.1
-        probe, found = breaker.admit(["media:info"])
-        assert (probe.probe, found) == (True, {"media:info": "size and etag"})
-        with pytest.raises(CircuitOpen):  # one probe at a time
-            breaker.admit(["media:info"])
-        guarded(breaker, answer(200), probe)
-        assert breaker.state() == "closed"
-    else:
+    if not breaker._threshold:
         assert breaker.admit(["media:info"])[0].probe is False
+        return
+    with pytest.raises(CircuitOpen):
+        breaker.admit(["media:info"])
+    clock.now += RESET + 0.1
+    probe, found = breaker.admit(["media:info"])
+    assert (probe.probe, found) == (True, FOUND)
+    with pytest.raises(CircuitOpen):  # one probe at a time
+        breaker.admit(["media:info"])
+    guarded(breaker, answer(200), probe)
+    assert breaker.state() == "closed"
