@@ -76,8 +76,9 @@ class ObjectSource:
 
     def admit(self, obj: MediaObject) -> tuple[Ticket | None, object | None]:
         """Before a read: the object's cached size and ETag (responder.ObjectInfo) and,
-        when DCS's object endpoint serves it, the breaker's admission for the read
-        (CircuitOpen is raised), in one cache round trip."""
+        when DCS's object endpoint serves it, the breaker's admission for the read, in
+        one cache round trip (`CircuitBreaker.admit`: CircuitOpen raised; no ticket
+        while half-open)."""
         breaker = self._dcs.breaker
         if self.presigned or breaker is None or not serves_name(obj.path):
             return None, cache.get(obj.cache_key)

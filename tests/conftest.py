@@ -104,6 +104,23 @@ def dcs(dcs_server):
     dcs_server.reset()
 
 
+@pytest.fixture
+def in_process_lms(dcs, settings):
+    """The media view in this process (Django's test client), DCS being the emulator; its
+    client, breaker and responder are built from this test's settings."""
+    from media_proxy.dcs import get_dcs_client
+    from media_proxy.dcs.client import get_breaker
+    from media_proxy.views import get_responder
+
+    settings.DCS_BASE_URL = dcs.base_url
+    built_from_settings = (get_breaker, get_dcs_client, get_responder)
+    for made in built_from_settings:
+        made.cache_clear()
+    yield
+    for made in built_from_settings:
+        made.cache_clear()
+
+
 class LMSServer:
     def __init__(
         self, base_url: str, log_path: Path, process: subprocess.Popen, offload: bool = False

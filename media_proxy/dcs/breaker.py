@@ -62,23 +62,34 @@ class CircuitBreaker:
 
     def before_request(self) -> Ticket:
         """Raise CircuitOpen, or let the request go (one cache round trip)."""
-        return self.admit([])[0]
-
-    def admit(self, keys: list[str]) -> tuple[Ticket, dict]:
-        """`before_request`, with the cache entries `keys` its caller needs: one round trip."""
         if self._threshold <= 0:
-            return Ticket(probe=False, failures=False), self._get_many(keys)
-        found = self._get_many([self._open_key, self._failures_key, *keys])
-        open_until = found.pop(self._open_key, None)
-        failures = found.pop(self._failures_key, None)
+            return Ticket(probe=False, failures=False)
+        found = self._get_many([self._open_key, self._failures_key])
+        open_until = found.get(self._open_key)
         if open_until is not None:
             wait = open_until - time.time()
             if wait > 0:
                 raise CircuitOpen(wait)
             if not self._call("add", self._probe_key, 1, max(int(self._reset), 1)):
                 raise CircuitOpen(1.0)  # another request is probing DCS
-            return Ticket(probe=True, failures=True), found
-        return Ticket(probe=False, failures=bool(failures)), found
+            return Ticket(probe=True, failures=True)
+        return Ticket(probe=False, failures=bool(found.get(self._failures_key)))
+
+    def admit(self, keys: list[str]) -> tuple[Ticket | None, dict]:
+        """`before_request` while closed, with the cache entries `keys` its caller needs:
+        one round trip. Raises CircuitOpen while open. Half-open gives no ticket: the
+        request asks for the probe when it reaches DCS (`guarded`), where a login it
+        needs first can be the probe."""
+        if self._threshold <= 0:
+            return Ticket(probe=False, failures=False), self._get_many(keys)
+        found = self._get_many([self._open_key, self._failures_key, *keys])
+        open_until = found.pop(self._open_key, None)
+        failures = found.pop(self._failures_key, None)
+        if open_until is None:
+            return Ticket(probe=False, failures=bool(failures)), found
+        if (wait := open_until - time.time()) > 0:
+            raise CircuitOpen(wait)
+        return None, found
 
     def record(self, ticket: Ticket, ok: bool) -> None:
         """What DCS did with the request `ticket` let through."""

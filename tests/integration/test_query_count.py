@@ -3,23 +3,10 @@
 import pytest
 from django.test import Client
 
-from media_proxy.dcs import get_dcs_client
-from media_proxy.views import get_responder
 from tests.factories import bearer, student_with_book
 from tests.wire import media_path
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def in_process_lms(dcs, settings):
-    """The media view in this process (Django's test client), DCS being the emulator."""
-    settings.DCS_BASE_URL = dcs.base_url
-    get_dcs_client.cache_clear()
-    get_responder.cache_clear()
-    yield
-    get_dcs_client.cache_clear()
-    get_responder.cache_clear()
 
 
 @pytest.mark.parametrize(
