@@ -1,6 +1,9 @@
 """Raw HTTP helpers for tests that need what `requests` hides (short reads, HEAD bodies)."""
 
 import http.client
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -37,3 +40,37 @@ def fetch_raw(
         return RawResponse(response.status, response.headers, body, complete)
     finally:
         connection.close()
+
+
+def open_player(
+    server, path: str, headers: dict[str, str], timeout: float = 10
+) -> tuple[socket.socket, bytes]:
+    """A player that sends GET `path` and stops reading after the status line: the
+    server's stream stays open, its bytes waiting (a small receive window, set before
+    connecting). Returns the socket and the status line's first 12 bytes (fewer if none
+    came within `timeout`)."""
+    address = urlsplit(server.base_url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(timeout)
+    sock.connect((address.hostname, address.port))
+    lines = [f"GET {path} HTTP/1.1", f"Host: {address.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = b""
+    try:
+        while len(head) < 12 and (chunk := sock.recv(12 - len(head))):
+            head += chunk
+    except TimeoutError:
+        pass
+    return sock, head
+
+
+def eventually(check: Callable[[], object], within: float, every: float = 0.05) -> object:
+    """`check()`'s first true value within `within` seconds, else its last (false) one."""
+    deadline = time.monotonic() + within
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(every)

@@ -20,9 +20,8 @@ import random
 import resource
 import socket
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import psutil
 import pytest
@@ -32,7 +31,7 @@ import requests
 from tests import media
 from tests.conftest import lms_with, offload_with
 from tests.factories import assign, bearer, make_user, student_with_book
-from tests.wire import RawResponse, fetch_raw, media_path
+from tests.wire import RawResponse, eventually, fetch_raw, media_path, open_player
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
@@ -141,44 +140,16 @@ def file_bytes(start: int, length: int) -> bytes:
 # --- clients -----------------------------------------------------------------------------
 
 
-def port_of(server) -> int:
-    return urlsplit(server.base_url).port
-
-
-def open_player(server, book, auth: str, timeout: float = 10) -> tuple[socket.socket, bytes]:
-    """A player that asks for the whole of BIG, reads the status line and stops reading;
-    the status line's first 12 bytes (fewer if none came within `timeout`)."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
-    sock.settimeout(timeout)
-    sock.connect(("127.0.0.1", port_of(server)))
-    sock.sendall(
-        f"GET {media_path(book, BIG)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Authorization: {auth}\r\nRange: bytes=0-\r\n\r\n".encode()
-    )
-    head = b""
-    try:
-        while len(head) < 12 and (chunk := sock.recv(12 - len(head))):
-            head += chunk
-    except TimeoutError:
-        pass
-    return sock, head
+def play_paused(server, book, auth: str, timeout: float = 10) -> tuple[socket.socket, bytes]:
+    """A player that asks for the whole of BIG and stops reading (`open_player`)."""
+    headers = {"Authorization": auth, "Range": "bytes=0-"}
+    return open_player(server, media_path(book, BIG), headers, timeout)
 
 
 def timed(server, path: str, headers: dict[str, str]) -> tuple[RawResponse, float]:
     started = time.monotonic()
     response = fetch_raw(server, "GET", path, headers, timeout=PROBE_TIMEOUT + 2 * READ_TIMEOUT)
     return response, time.monotonic() - started
-
-
-def eventually(check: Callable[[], object], within: float, every: float = 0.05) -> object:
-    """`check()`'s first true value within `within` seconds, else its last (false) one."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(every)
 
 
 def reads_of(dcs, path: str) -> list:
@@ -229,7 +200,7 @@ def test_paused_players_are_served_while_pages_and_seeks_answer(
     with ThreadPoolExecutor(max_workers=16) as pool:
         players = list(
             pool.map(
-                lambda _: open_player(paused_lms, book, headers["Authorization"]), range(PLAYERS)
+                lambda _: play_paused(paused_lms, book, headers["Authorization"]), range(PLAYERS)
             )
         )
     try:
@@ -375,7 +346,7 @@ def test_a_client_cannot_report_dcs_failures(guarded, dcs):
 
 def test_a_player_that_stops_reading_is_cut_and_its_dcs_read_released(guarded, big_file, dcs):
     user, book = student_with_book()
-    sock, head = open_player(guarded, book, bearer(user)["Authorization"])
+    sock, head = play_paused(guarded, book, bearer(user)["Authorization"])
     paused = time.monotonic()
     try:
         assert head == b"HTTP/1.1 206"
@@ -426,7 +397,7 @@ def test_the_per_user_stream_cap_holds_in_both_modes(guarded, big_file, dcs):
     auth = bearer(user)["Authorization"]
     players = []
     try:
-        players += [open_player(guarded, book, auth) for _ in range(STREAMS_PER_USER)]
+        players += [play_paused(guarded, book, auth) for _ in range(STREAMS_PER_USER)]
         assert [head for _, head in players] == [b"HTTP/1.1 206"] * STREAMS_PER_USER
         refused = fetch_raw(guarded, "GET", media_path(book, PLAYED), bearer(user))
         assert refused.status == 429

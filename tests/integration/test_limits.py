@@ -1,17 +1,13 @@
 """Limits: media requests per user (DRF throttle) and concurrent streams per user, each
 answered 429 with Retry-After, and shared by two workers through a real Redis."""
 
-import socket
-import time
-from urllib.parse import urlsplit
-
 import pytest
 import redis
 import requests
 
 from tests.conftest import lms_with
 from tests.factories import assign, bearer, make_user, student_with_book
-from tests.wire import media_path
+from tests.wire import eventually, media_path, open_player
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
@@ -55,39 +51,25 @@ def test_media_requests_per_user_are_throttled_with_retry_after(fresh_limits):
     assert requests.get(url, headers=bearer(other), timeout=10).status_code == 200
 
 
-def open_stream(server, path: str, headers: dict[str, str]) -> socket.socket:
-    """A GET whose body we do not read: the stream stays open on the server."""
-    address = urlsplit(server.base_url)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the server waits
-    sock.settimeout(10)
-    sock.connect((address.hostname, address.port))
-    lines = [f"GET {path} HTTP/1.1", f"Host: {address.netloc}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    assert sock.recv(12) == b"HTTP/1.1 200"
-    return sock
-
-
 def test_concurrent_streams_per_user_are_capped(fresh_limits):
     user, book = student_with_book()
     path = media_path(book, "data/zeros-32m.bin")
-    streams = [open_stream(fresh_limits, path, bearer(user)) for _ in range(2)]
+    players = [open_player(fresh_limits, path, bearer(user)) for _ in range(2)]
+    assert [head for _, head in players] == [b"HTTP/1.1 200"] * 2
+    streams = [sock for sock, _ in players]
     refused = requests.get(fresh_limits.url(path), headers=bearer(user), timeout=10)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "2"
     assert refused.json()["detail"].startswith("Too many media streams are open for this user.")
 
     streams.pop().close()  # the player went away: its slot comes back
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        response = requests.get(
-            fresh_limits.url(path), headers={**bearer(user), "Range": "bytes=0-9"}, timeout=10
-        )
-        if response.status_code != 429:
-            break
-        time.sleep(0.2)
-    assert response.status_code == 206
+
+    def seek():
+        ranged = {**bearer(user), "Range": "bytes=0-9"}
+        return requests.get(fresh_limits.url(path), headers=ranged, timeout=10)
+
+    assert eventually(lambda: seek().status_code != 429, within=10, every=0.2)
+    assert seek().status_code == 206
     for stream in streams:
         stream.close()
 
