@@ -103,15 +103,14 @@ DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
 # Off behind a pooler that cannot keep prepared statements (PgBouncer in transaction
 # mode before 1.21).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
-ON_POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-if DATABASE_PREPARED_STATEMENTS and ON_POSTGRESQL:
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
-if DATABASE_POOL_SIZE and ON_POSTGRESQL:
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "pool", {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10}
-    )
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASE_PREPARED_STATEMENTS:
+        _options.setdefault("server_side_binding", True)
+        _options.setdefault("prepare_threshold", 5)
+    if DATABASE_POOL_SIZE:
+        _options.setdefault("pool", {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10})
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Persistent connections: opening one per request cost half a millisecond of CPU per
 # request (docs/benchmarks.md). Each gthread thread keeps its own, so a node holds up
 # to workers x threads connections (docs/deployment.md sizes PostgreSQL for it). The

@@ -10,12 +10,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
-from local_servers import (
-    OFFLOAD_SECRET,
-    free_port,
-    redis_command,
-    wait_for_port,
-)
+from local_servers import OFFLOAD_SECRET, free_port, redis_command, wait_for_port
 from local_servers import stop_process as stop
 
 ROOT = Path(__file__).resolve().parent.parent

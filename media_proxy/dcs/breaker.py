@@ -54,26 +54,20 @@ class CircuitBreaker:
         """The state, and the cache entries `keys` a caller needs with it: one round trip."""
         if self._threshold <= 0:  # turned off
             return "closed", self._get_many(keys)
-        found = self._get_many([self._open_key, *keys])
-        open_until = found.pop(self._open_key, None)
+        open_until, _, found = self._read(keys)
         if open_until is None:
             return "closed", found
         return ("open" if open_until > time.time() else "half-open"), found
 
     def before_request(self) -> Ticket:
-        """Raise CircuitOpen, or let the request go (one cache round trip)."""
-        if self._threshold <= 0:
-            return Ticket(probe=False, failures=False)
-        found = self._get_many([self._open_key, self._failures_key])
-        open_until = found.get(self._open_key)
-        if open_until is not None:
-            wait = open_until - time.time()
-            if wait > 0:
-                raise CircuitOpen(wait)
-            if not self._call("add", self._probe_key, 1, max(int(self._reset), 1)):
-                raise CircuitOpen(1.0)  # another request is probing DCS
-            return Ticket(probe=True, failures=True)
-        return Ticket(probe=False, failures=bool(found.get(self._failures_key)))
+        """Raise CircuitOpen, or let the request go (one cache round trip; the probe's
+        claim is a second while half-open)."""
+        ticket, _ = self.admit([])
+        if ticket is not None:
+            return ticket
+        if not self._call("add", self._probe_key, 1, max(int(self._reset), 1)):
+            raise CircuitOpen(1.0)  # another request is probing DCS
+        return Ticket(probe=True, failures=True)
 
     def admit(self, keys: list[str]) -> tuple[Ticket | None, dict]:
         """`before_request` while closed, with the cache entries `keys` its caller needs:
@@ -82,9 +76,7 @@ class CircuitBreaker:
         needs first can be the probe."""
         if self._threshold <= 0:
             return Ticket(probe=False, failures=False), self._get_many(keys)
-        found = self._get_many([self._open_key, self._failures_key, *keys])
-        open_until = found.pop(self._open_key, None)
-        failures = found.pop(self._failures_key, None)
+        open_until, failures, found = self._read(keys)
         if open_until is None:
             return Ticket(probe=False, failures=bool(failures)), found
         if (wait := open_until - time.time()) > 0:
@@ -126,6 +118,11 @@ class CircuitBreaker:
         except ValueError:
             self._call("add", self._failures_key, 0, None)
             return self._call("incr", self._failures_key) or 1
+
+    def _read(self, keys: list[str]) -> tuple[float | None, int | None, dict]:
+        """open-until, the failure count, and the caller's entries `keys`."""
+        found = self._get_many([self._open_key, self._failures_key, *keys])
+        return found.pop(self._open_key, None), found.pop(self._failures_key, None), found
 
     def _get_many(self, keys: list[str]) -> dict:
         return (self._call("get_many", keys) or {}) if keys else {}
