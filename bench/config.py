@@ -30,6 +30,8 @@ SERVING_MODEL_CLIENTS = 128
 RSS_TARGET_MIB = 16
 # Figure 6's targets: requests per second as a share of the plain view's, same server.
 PLAIN_TARGETS = {"offloaded": 0.30, "streamed": 0.20, "me": 0.45}
+# The plain view (/ping: every middleware, no database, no cache) on the streaming LMS.
+PLAIN_VIEW = "plain view /ping (django)"
 WATCHDOG_SECONDS = 900
 
 # Figure 8 (issue 10), per mode: paused and slow players held while pages are probed ...

@@ -81,7 +81,7 @@ def seek_latency(stack: Stack) -> SeekLatency:
     # the presigned path beside DCS's endpoint, each with its upstream read directly
     paths += (targets.emulator, targets.store, targets.django_presigned)
     media = [SeekSeries(target, RANDOM, SIZES[RANDOM], content) for target in paths]
-    views = (targets.me_django, targets.me_offload)
+    views = (targets.me_django, targets.me_offload, targets.ping_django)
     plain = [SeekSeries(target, None, 0, None) for target in views]
     per_round = SEEK_REQUESTS // SEEK_ROUNDS
     try:

@@ -15,6 +15,7 @@ from bench.config import (
     LOAD_CLIENTS,
     LOAD_FULL_EVERY,
     LOAD_SECONDS,
+    PLAIN_VIEW,
     RPS_CLIENTS,
     RPS_ROUNDS,
     RPS_SECONDS,
@@ -193,7 +194,7 @@ def _rows_for(
     direct, proxied = [streaming.pid], [offload.pid, nginx_pid]
     rows = [
         Row(
-            "plain view /ping (django)",
+            PLAIN_VIEW,
             "plain",
             "plain",
             streaming.port,

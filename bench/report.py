@@ -15,6 +15,7 @@ from bench.config import (
     LOAD_SECONDS,
     MB,
     PLAIN_TARGETS,
+    PLAIN_VIEW,
     RPS_CLIENTS,
     RPS_ROUNDS,
     RPS_SECONDS,
@@ -212,6 +213,22 @@ def _seek_pair(fig: str, pair: UpstreamPair, result: SeekLatency) -> list[Row]:
     return rows
 
 
+def _seek_target(fig: str, result: SeekLatency) -> Row:
+    """Issue 14's target: a streamed seek's p50 within 1.5 x the plain view's p50 plus
+    its upstream's own p50 (the direct nginx the streaming LMS reads)."""
+    p50 = {series.path: percentile(series.ttfb, 0.5) for series in result.series}
+    seek, plain, upstream = p50["django"], p50[PLAIN_VIEW], p50[result.series[0].path]
+    bound = 1.5 * plain + upstream
+    return row(
+        fig,
+        "django seek p50 against the plain view",
+        f"{ms(seek)} against 1.5 x {ms(plain)} + {ms(upstream)} = {ms(bound)}",
+        f"{_share(seek, bound)} the bound",
+        target="<= 1.5x plain + upstream",
+        met=seek <= bound,
+    )
+
+
 def seek_latency(result: SeekLatency) -> Section:
     fig, rows = "2 seek TTFB", []
     direct = result.series[0]
@@ -226,6 +243,7 @@ def seek_latency(result: SeekLatency) -> Section:
             shown = REFERENCE if series is direct else ratio(value, ref_direct, "direct")
             label = f"{series.path}{suffix[series.kind]} {name}"
             rows.append(row(fig, label, ms(value), f"{shown}, {to_me}"))
+    rows.append(_seek_target(fig, result))
     if result.pair is not None:
         rows += _seek_pair(fig, result.pair, result)
     notes = [f"figure 2: {path} errors: {errors}" for path, errors in result.errors.items()]

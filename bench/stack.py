@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 from bench import data as bench_data
 from bench.clients import PresignedTarget, Target, get
-from bench.config import CHUNK_SIZES, THREADS, WORKERS
+from bench.config import CHUNK_SIZES, PLAIN_VIEW, THREADS, WORKERS
 from bench.data import (
     BIG,
     BOOK,
@@ -57,6 +57,7 @@ class Targets:
     sweep: dict[str, Target]  # chunk-size label -> its server
     me_django: Target
     me_offload: Target
+    ping_django: Target  # the plain view: the floor of any Django answer
     store: PresignedTarget  # presigned URLs GET from the store's gateway: their own floor
     django_presigned: Target  # the LMS with DCS_PRESIGNED=true, reading through them
 
@@ -263,6 +264,7 @@ def _targets(stack: Stack) -> Targets:
         },
         me_django=Target("/api/v1/me (django)", lms["django"].port, "/api/v1/me", bearer),
         me_offload=Target("/api/v1/me (offload)", stack.offload_port, "/api/v1/me", bearer),
+        ping_django=Target(PLAIN_VIEW, lms["django"].port, "/ping", bearer),
         store=PresignedTarget(
             "store (presigned, direct)", stack.store_port, "", urls=_presigned_paths(stack)
         ),
@@ -322,7 +324,7 @@ def _check_and_warm(stack: Stack) -> None:
             status, body = get(target, target.path(RANDOM), {"Range": "bytes=1000-66535"})
             if status != 206 or body != content[1000:66536]:
                 raise RuntimeError(f"{target.label}: {RANDOM} bytes=1000-66535 came back wrong")
-    for target in [targets.me_django, targets.me_offload]:
+    for target in [targets.me_django, targets.me_offload, targets.ping_django]:
         for _ in range(4):
             status, _ = get(target, target.prefix)
             if status != 200:

@@ -8,7 +8,8 @@ other cache call is Django's. What is added:
 - Counters (the throttle's windows, the stream slots): `count`, `count_up_to` and
   `uncount`, each atomic and one round trip (a Lua script on Redis), where Django's
   `incr` is EXISTS then INCRBY: two round trips, and a key that expires between them
-  comes back without an expiry.
+  comes back without an expiry. `count_then_get` runs several counters and then
+  reads entries, still in one round trip: a media request's whole admission.
 - `LocMemCache` keeps counters apart from the entries it evicts: its MAX_ENTRIES
   culls the least recently used entries, which with a few hundred active users
   were the live counters, so the per-user limits silently reset. A counter is
@@ -22,10 +23,23 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from django.core.cache.backends import locmem
 from django.core.cache.backends import redis as django_redis
+
+
+@dataclass(frozen=True)
+class Count:
+    """One counter of `count_then_get`."""
+
+    key: str
+    timeout: int  # seconds: a window's length, or a lease
+    limit: int | None = None  # passing it stops the counters after this one
+    lease: bool = (
+        False  # `count_up_to` (refused over the limit, renewed when granted), else `count`
+    )
 
 
 @runtime_checkable
@@ -41,23 +55,37 @@ class Counters(Protocol):
     def uncount(self, key: str) -> None:
         """Take one back; a counter at zero is dropped, a missing one stays missing."""
 
+    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+        """Each count in turn, stopping after the first that passes its limit; then, when
+        none did, the entries `keys` (as `get_many`). The counts reached, and the entries."""
+
 
 # --- Redis ------------------------------------------------------------------------
 
-# INCR, and an expiry only if the key has none (EXPIRE NX, on any Redis version).
-_COUNT = """
-local n = redis.call('INCR', KEYS[1])
-if redis.call('TTL', KEYS[1]) == -1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
-_COUNT_UP_TO = """
-local n = redis.call('INCR', KEYS[1])
-if n > tonumber(ARGV[1]) then
-  if n == 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
-else
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
+# KEYS: the counters, then the entries to read. ARGV: per counter its timeout, its limit
+# (-1: none) and 1 for a lease. A window's expiry is set only when it has none (EXPIRE
+# NX, on any Redis version); a lease over its limit is taken back, else renewed.
+_COUNT_THEN_GET = """
+local counts = {}
+local n = #ARGV / 3
+for i = 1, n do
+  local key, ttl, limit = KEYS[i], ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1])
+  local value = redis.call('INCR', key)
+  local over = limit >= 0 and value > limit
+  if ARGV[3 * i] ~= '1' then
+    if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end
+  elseif not over then
+    redis.call('EXPIRE', key, ttl)
+  elseif value == 1 then
+    redis.call('DEL', key)
+  else
+    redis.call('DECR', key)
+  end
+  counts[i] = value
+  if over then return {counts, {}} end
 end
-return n
+if #KEYS == n then return {counts, {}} end
+return {counts, redis.call('MGET', unpack(KEYS, n + 1))}
 """
 _UNCOUNT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -98,17 +126,29 @@ class RedisCacheClient(django_redis.RedisCacheClient):
                 pool = self._pool_class.from_url(server, **self._pool_options)
                 client = self._client(connection_pool=pool)
                 client.lms_scripts = {
-                    "count": client.register_script(_COUNT),
-                    "count_up_to": client.register_script(_COUNT_UP_TO),
+                    "count_then_get": client.register_script(_COUNT_THEN_GET),
                     "uncount": client.register_script(_UNCOUNT),
                 }
                 _clients[shared_key] = client
         self.__dict__.setdefault("_shared", {})[index] = client
         return client
 
-    def run_script(self, name: str, key: str, *args: int) -> int:
-        client = self.get_client(key, write=True)
-        return int(client.lms_scripts[name](keys=[key], args=list(args)))
+    def uncount(self, key: str) -> None:
+        self.get_client(key, write=True).lms_scripts["uncount"](keys=[key])
+
+    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+        client = self.get_client(None, write=True)
+        args: list[int] = []
+        for count in counts:
+            limit = -1 if count.limit is None else int(count.limit)
+            args += [max(1, int(count.timeout)), limit, int(count.lease)]
+        reached, values = client.lms_scripts["count_then_get"](
+            keys=[count.key for count in counts] + keys, args=args
+        )
+        # `values` is empty when a count passed its limit.
+        loads = self._serializer.loads
+        found = {k: loads(v) for k, v in zip(keys, values, strict=False) if v is not None}
+        return [int(value) for value in reached], found
 
 
 class RedisCache(django_redis.RedisCache):
@@ -119,16 +159,19 @@ class RedisCache(django_redis.RedisCache):
         self._class = RedisCacheClient
 
     def count(self, key: str, timeout: int) -> int:
-        key = self.make_and_validate_key(key)
-        return self._cache.run_script("count", key, max(1, int(timeout)))
+        return self.count_then_get([Count(key, timeout)], [])[0][0]
 
     def count_up_to(self, key: str, limit: int, timeout: int) -> int:
-        key = self.make_and_validate_key(key)
-        return self._cache.run_script("count_up_to", key, int(limit), max(1, int(timeout)))
+        return self.count_then_get([Count(key, timeout, limit, lease=True)], [])[0][0]
 
     def uncount(self, key: str) -> None:
-        key = self.make_and_validate_key(key)
-        self._cache.run_script("uncount", key)
+        self._cache.uncount(self.make_and_validate_key(key))
+
+    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+        made = [replace(count, key=self.make_and_validate_key(count.key)) for count in counts]
+        key_map = {self.make_and_validate_key(key): key for key in keys}
+        reached, found = self._cache.count_then_get(made, list(key_map))
+        return reached, {key_map[key]: value for key, value in found.items()}
 
 
 # --- local memory -----------------------------------------------------------------
@@ -186,6 +229,18 @@ class LocMemCache(locmem.LocMemCache):
                 self._counters[key] = entry = [0, 0.0]
             entry[0], entry[1] = value, now + timeout
             return int(value)
+
+    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+        reached = []
+        for count in counts:
+            if count.lease:
+                value = self.count_up_to(count.key, count.limit, count.timeout)
+            else:
+                value = self.count(count.key, count.timeout)
+            reached.append(value)
+            if count.limit is not None and value > count.limit:
+                return reached, {}
+        return reached, self.get_many(keys) if keys else {}
 
     def uncount(self, key: str) -> None:
         key = self.make_and_validate_key(key)

@@ -5,6 +5,7 @@ for development: SQLite, a local-memory cache and the local DCS emulator.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -187,6 +188,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 
+
+def throttle_rate(name: str, default: str) -> str | None:
+    """A DRF rate such as "1200/min"; "off" turns the throttle off. Anything else stops
+    the LMS at startup, where DRF would answer every throttled request with a 500."""
+    value = env.str(name, default=default).strip()
+    if value.lower() == "off":
+        return None
+    if not re.fullmatch(r"\d+/[smhd][a-z]*", value):
+        raise ImproperlyConfigured(f"{name} must be a rate such as 1200/min, or off: {value!r}")
+    return value
+
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -198,8 +211,8 @@ REST_FRAMEWORK = {
     # JSON for API clients and media elements; a tab opening a media URL gets pages.
     "EXCEPTION_HANDLER": "media_proxy.exception_handler.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
-        "media": env.str("MEDIA_THROTTLE_RATE", default="1200/min"),
-        "auth": env.str("AUTH_THROTTLE_RATE", default="20/min"),
+        "media": throttle_rate("MEDIA_THROTTLE_RATE", "1200/min"),
+        "auth": throttle_rate("AUTH_THROTTLE_RATE", "20/min"),
     },
 }
 

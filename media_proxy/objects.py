@@ -74,15 +74,24 @@ class ObjectSource:
         self._url_lifetime = url_lifetime
         self._refused_ttl = refused_ttl  # seconds before asking again whether we may presign
 
-    def admit(self, obj: MediaObject) -> tuple[Ticket | None, object | None]:
+    def cache_keys(self, obj: MediaObject) -> list[str]:
+        """The shared cache entries `admit` and `offload_lookup` decide on, for a caller
+        to read with its own in one round trip (their `found`)."""
+        breaker = self._dcs.breaker
+        keys = [*breaker.keys] if breaker is not None else []
+        return [*keys, obj.cache_key, obj.url_key] if self.presigned else [*keys, obj.cache_key]
+
+    def admit(
+        self, obj: MediaObject, found: dict | None = None
+    ) -> tuple[Ticket | None, object | None]:
         """Before a read: the object's cached size and ETag (responder.ObjectInfo) and,
         when DCS's object endpoint serves it, the breaker's admission for the read, in
         one cache round trip (`CircuitBreaker.admit`: CircuitOpen raised; no ticket
-        while half-open)."""
+        while half-open), or none when the caller `found` the entries (`cache_keys`)."""
         breaker = self._dcs.breaker
         if self.presigned or breaker is None or not serves_name(obj.path):
-            return None, cache.get(obj.cache_key)
-        ticket, found = breaker.admit([obj.cache_key])
+            return None, cache.get(obj.cache_key) if found is None else found.get(obj.cache_key)
+        ticket, found = breaker.admit([obj.cache_key], found)
         return ticket, found.get(obj.cache_key)
 
     def open(
@@ -123,11 +132,15 @@ class ObjectSource:
         url = urlsplit(cached_url or self._url(obj))
         return StoreTarget(f"{url.scheme}://{url.netloc}", f"{url.path}?{url.query}")
 
-    def offload_lookup(self, obj: MediaObject) -> OffloadLookup:
-        """What deciding an offload needs from the shared cache, in one round trip."""
+    def offload_lookup(self, obj: MediaObject, found: dict | None = None) -> OffloadLookup:
+        """What deciding an offload needs from the shared cache, in one round trip, or
+        none when the caller `found` it (`cache_keys`)."""
         keys = [obj.cache_key, obj.url_key] if self.presigned else [obj.cache_key]
         breaker = self._dcs.breaker
-        state, found = breaker.state_and(keys) if breaker else ("closed", cache.get_many(keys))
+        if breaker is not None:
+            state, found = breaker.state_and(keys, found)
+        else:
+            state, found = "closed", cache.get_many(keys) if found is None else found
         return OffloadLookup(state == "closed", found.get(obj.cache_key), found.get(obj.url_key))
 
     def authorization(self) -> str:

@@ -81,11 +81,16 @@ class MediaResponder:
         self._max_parts = max_parts
         self._size_ttl = size_ttl
 
+    def cache_keys(self, obj: MediaObject) -> list[str]:
+        """The shared cache entries an answer for `obj` decides on: read them at the
+        stream's admission (`MediaStream.cached`), with its counters."""
+        return self._source.cache_keys(obj)
+
     def respond(
         self, obj: MediaObject, request: ClientRequest, stream: MediaStream
     ) -> HttpResponseBase:
         """Raise DCSError subclasses for upstream failures before any byte is sent."""
-        ticket, known = self._source.admit(obj)
+        ticket, known = self._source.admit(obj, stream.cached)
         asked = choose_upstream_range(
             request, known.size if known else None, max_parts=self._max_parts
         )
@@ -125,7 +130,7 @@ class MediaResponder:
         in X-Dcs-Authorization, which it consumes and never forwards. Multipart
         answers stay with the streaming mode, which is exact for them.
         """
-        cached = self._source.offload_lookup(obj)
+        cached = self._source.offload_lookup(obj, stream.cached)
         if not cached.dcs_healthy:
             return None  # streaming: the breaker answers 503, or this is its probe
         info = cached.info or self._probe(obj)

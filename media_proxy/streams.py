@@ -1,7 +1,8 @@
 """One media response's lifecycle: its place in the bulkhead, its stream slot, its one
 log line.
 
-    with open_stream(record, hold_slot=True) as stream:
+    slot, cached = admit_media(rate, stream_slot(...), responder.cache_keys(obj))
+    with open_stream(record, slot, cached) as stream:
         response = responder.respond(obj, client_request, stream)
         return stream.hand_over(response)
 
@@ -24,7 +25,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import connections
 from django.http import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +32,7 @@ from rest_framework.exceptions import APIException
 
 from media_proxy import metrics
 from media_proxy.bulkhead import Bulkhead, media_bulkhead
-from media_proxy.throttling import StreamSlot, acquire_stream_slot
+from media_proxy.throttling import StreamSlot
 
 stream_logger = logging.getLogger("media_proxy.streams")
 
@@ -78,6 +78,7 @@ class MediaStream:
     record: StreamRecord
     slot: StreamSlot
     bulkhead: Bulkhead | None = None  # the place it holds, if any
+    cached: dict | None = None  # the cache entries read at its admission (`admit_media`)
     _ended: bool = False
 
     def end(self) -> None:
@@ -109,23 +110,19 @@ class MediaBusy(APIException):
 
 
 @contextmanager
-def open_stream(record: StreamRecord, *, hold_slot: bool) -> Iterator[MediaStream]:
-    """The stream's lifecycle: a slot among the user's streams (429 when none is free),
-    a place in the bulkhead (503 at once when full), then one log line at the end."""
-    slot = (
-        acquire_stream_slot(
-            record.user, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
-        )
-        if hold_slot
-        else StreamSlot(None)
-    )
+def open_stream(
+    record: StreamRecord, slot: StreamSlot, cached: dict | None = None
+) -> Iterator[MediaStream]:
+    """The lifecycle of a stream admitted with `slot` (`admit_media`, which read the
+    cache entries `cached`): a place in the bulkhead (503 at once when full), then
+    one log line at the end."""
     bulkhead = media_bulkhead()
     if not bulkhead.enter():
         slot.release()
         metrics.bulkhead_rejections.inc()
         raise MediaBusy()
     metrics.streams_in_flight.inc()
-    stream = MediaStream(record, slot, bulkhead)
+    stream = MediaStream(record, slot, bulkhead, cached)
     try:
         yield stream
     except APIException as error:

@@ -1,8 +1,10 @@
 """Limits on media requests, shared by all workers through the cache (DRF throttle classes).
 
-The counters cost one cache round trip each and are atomic with the cache backends of
-`lms.cache` (the shipped ones, `Counters`); any other Django backend falls back to
-add/incr/touch/decr, which costs more trips.
+The counters are atomic with the cache backends of `lms.cache` (the shipped ones,
+`Counters`), and a media request's whole admission (its rate window, its stream
+slot and the cache entries its answer decides on) costs one round trip
+(`admit_media`). Any other Django backend falls back to add/incr/touch/decr and
+get_many, which cost more trips.
 """
 
 import contextlib
@@ -16,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from lms.cache import Counters
+from lms.cache import Count, Counters
 
 
 @functools.cache
@@ -29,29 +31,34 @@ def _counters() -> Counters | None:
     return backend if _has_counters(type(backend)) else None
 
 
-def increment(key: str, timeout: int) -> int:
-    """Add one to a shared counter, creating it with `timeout` (a fixed window)."""
+def count_then_get(counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+    """`Counters.count_then_get` on the default cache: one round trip with the shipped
+    backends."""
     if (counters := _counters()) is not None:
-        return counters.count(key, timeout)
+        return counters.count_then_get(counts, keys)
+    reached = []
+    for count in counts:
+        reached.append(value := _increment(count))
+        if count.limit is not None and value > count.limit:
+            return reached, {}
+    return reached, cache.get_many(keys) if keys else {}
+
+
+def _increment(count: Count) -> int:
+    """One counter with Django's own cache calls (a backend without `Counters`)."""
     try:
-        return cache.incr(key)
+        value = cache.incr(count.key)
     except ValueError:  # missing or expired
-        if cache.add(key, 1, timeout):
+        if cache.add(count.key, 1, count.timeout):
             return 1
-        return cache.incr(key)  # another worker created it meanwhile
-
-
-def increment_up_to(key: str, limit: int, lease: int) -> int:
-    """Add one unless that passes `limit` (then nothing changes); a grant renews the
-    counter's lease. Returns the count it would reach."""
-    if (counters := _counters()) is not None:
-        return counters.count_up_to(key, limit, lease)
-    count = increment(key, lease)
-    if count > limit:
-        decrement(key)
-    elif count > 1:
-        cache.touch(key, lease)
-    return count
+        value = cache.incr(count.key)  # another worker created it meanwhile
+    if not count.lease:
+        return value
+    if value > count.limit:
+        decrement(count.key)
+    else:
+        cache.touch(count.key, count.timeout)
+    return value
 
 
 def decrement(key: str) -> None:
@@ -67,21 +74,27 @@ class MediaRateThrottle(UserRateThrottle):
     """Media requests per user per window (setting MEDIA_THROTTLE_RATE, e.g. "1200/min").
 
     DRF's key (the user, else the client address), counted in a fixed window
-    (an atomic counter) rather than DRF's request log: a seek costs one
-    cache round trip, whatever the rate. Generous by default, since a player
-    sends a request on every seek.
+    (an atomic counter) rather than DRF's request log: one counter, whatever
+    the rate. Generous by default, since a player sends a request on every seek.
+    The media view counts it after its access check, with the stream slot
+    (`admit_media`), not in DRF's `check_throttles`.
     """
 
     scope = "media"
 
-    def allow_request(self, request: Request, view: APIView) -> bool:
+    def window(self, request: Request, view: APIView) -> Count | None:
+        """This request's count in the current window (None: no limit); `wait` then
+        says how long until the next window."""
         if self.rate is None:
-            return True
+            return None
         now = self.timer()
-        window = int(now // self.duration)
-        count = increment(f"{self.get_cache_key(request, view)}:{window}", self.duration + 1)
         self._wait = self.duration - (now % self.duration)
-        return count <= self.num_requests
+        key = f"{self.get_cache_key(request, view)}:{int(now // self.duration)}"
+        return Count(key, self.duration + 1, limit=self.num_requests)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        window = self.window(request, view)
+        return window is None or count_then_get([window], [])[0][0] <= self.num_requests
 
     def wait(self) -> float:
         return self._wait
@@ -109,16 +122,37 @@ class StreamSlot:
         decrement(self.key)
 
 
-def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
-    """A slot among the user's `limit` concurrent streams, or TooManyStreams (429).
+def stream_slot(user_id: int, limit: int, lease: int) -> Count | None:
+    """A slot among the user's `limit` concurrent streams (None: no limit).
 
     Best effort: the counter lives in the shared cache, and its lease,
     renewed by every granted slot, bounds how long the slots of a worker that
     died mid-stream stay taken (a refused request does not renew it).
     """
     if limit <= 0:
-        return StreamSlot(None)
-    key = f"media:streams:{user_id}"
-    if increment_up_to(key, limit, lease) > limit:
+        return None
+    return Count(f"media:streams:{user_id}", lease, limit=limit, lease=True)
+
+
+def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
+    """`stream_slot` taken on its own, or TooManyStreams (429)."""
+    slot, _ = admit_media(None, stream_slot(user_id, limit, lease), [])
+    return slot
+
+
+def admit_media(
+    rate: tuple[MediaRateThrottle, Count | None] | None, slot: Count | None, keys: list[str]
+) -> tuple[StreamSlot, dict]:
+    """A media request's admission, after its access check, in one cache round trip:
+    the throttle's `rate` window (429), then the stream `slot` (429; not taken when
+    the window refused), then the cache entries `keys` its answer decides on."""
+    throttle, window = rate or (None, None)
+    counts = [count for count in (window, slot) if count is not None]
+    reached, found = count_then_get(counts, keys)
+    if window is not None and reached[0] > window.limit:
+        raise Throttled(wait=throttle.wait())
+    if slot is None:
+        return StreamSlot(None), found
+    if reached[-1] > slot.limit:
         raise TooManyStreams(wait=2)
-    return StreamSlot(key)
+    return StreamSlot(slot.key), found

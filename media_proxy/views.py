@@ -48,7 +48,7 @@ from media_proxy.streams import (
     prepare_to_stream,
 )
 from media_proxy.subtitles import SubtitleError
-from media_proxy.throttling import MediaRateThrottle
+from media_proxy.throttling import MediaRateThrottle, StreamSlot, admit_media, stream_slot
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class MediaView(MediaAPIView):
     """GET/HEAD /api/v1/books/{book_id}/media/{asset_path}: the bytes, with full Range support."""
 
     http_method_names = ["get", "head", "options"]
-    throttle_classes = [MediaRateThrottle]
+    throttle_classes = []  # MediaRateThrottle, counted in `admit` with the stream slot
 
     def get(self, request: Request, book_id: str, asset_path: str) -> HttpResponseBase:
         book = get_readable_book(request.user, book_id)
@@ -164,9 +164,9 @@ class MediaView(MediaAPIView):
             method=request.method,
             range=request.headers.get("Range"),
         )
-        # Offloaded bodies are nginx's: a slot would be released before its first byte.
+        slot, cached = self.admit(request, obj, hold_slot=not offload)
         with (
-            open_stream(record, hold_slot=not offload) as stream,
+            open_stream(record, slot, cached) as stream,
             dcs_errors_as_api_errors(record),
         ):
             response = stream.hand_over(self._respond(request, obj, offload, stream))
@@ -177,6 +177,22 @@ class MediaView(MediaAPIView):
                 send_buffer=settings.MEDIA_SEND_BUFFER,
             )
         return response
+
+    def admit(
+        self, request: Request, obj: MediaObject, *, hold_slot: bool
+    ) -> tuple[StreamSlot, dict]:
+        """After the access check, in one cache round trip: the user's rate window, a slot
+        among their streams (offloaded bodies are nginx's: a slot would be released
+        before its first byte) and the cache entries the answer decides on."""
+        throttle = MediaRateThrottle()
+        slot = stream_slot(
+            request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
+        )
+        return admit_media(
+            (throttle, throttle.window(request, self)),
+            slot if hold_slot else None,
+            get_responder().cache_keys(obj),
+        )
 
     def _respond(
         self, request: Request, obj: MediaObject, offload: bool, stream: MediaStream

@@ -10,7 +10,8 @@ WARNING line.
 State: `…:failures` (a counter), `…:open-until` (a wall-clock time) and
 `…:probe` (held by the one probing request). A request costs one cache round
 trip while the breaker is closed and healthy, shared with the caller's
-own cache reads (`admit`, `state_and`).
+own cache reads (`admit`, `state_and`), or none when the caller read the
+breaker's `keys` along with its own (their `found`).
 """
 
 from __future__ import annotations
@@ -50,11 +51,17 @@ class CircuitBreaker:
     def state(self) -> str:
         return self.state_and([])[0]
 
-    def state_and(self, keys: list[str]) -> tuple[str, dict]:
-        """The state, and the cache entries `keys` a caller needs with it: one round trip."""
+    @property
+    def keys(self) -> list[str]:
+        """The cache entries the state is read from, for a caller to read with its own."""
+        return [self._open_key, self._failures_key] if self._threshold > 0 else []
+
+    def state_and(self, keys: list[str], found: dict | None = None) -> tuple[str, dict]:
+        """The state, and the cache entries `keys` a caller needs with it: one round trip,
+        none when the caller `found` them and the breaker's `keys` already."""
         if self._threshold <= 0:  # turned off
-            return "closed", self._get_many(keys)
-        open_until, _, found = self._read(keys)
+            return "closed", self._get_many(keys) if found is None else found
+        open_until, _, found = self._read(keys, found)
         if open_until is None:
             return "closed", found
         return ("open" if open_until > time.time() else "half-open"), found
@@ -69,14 +76,17 @@ class CircuitBreaker:
             raise CircuitOpen(1.0)  # another request is probing DCS
         return Ticket(probe=True, failures=True)
 
-    def admit(self, keys: list[str]) -> tuple[Ticket | None, dict]:
+    def admit(self, keys: list[str], found: dict | None = None) -> tuple[Ticket | None, dict]:
         """`before_request` while closed, with the cache entries `keys` its caller needs:
-        one round trip. Raises CircuitOpen while open. Half-open gives no ticket: the
-        request asks for the probe when it reaches DCS (`guarded`), where a login it
-        needs first can be the probe."""
+        one round trip, none when the caller `found` them and the breaker's `keys`
+        already. Raises CircuitOpen while open. Half-open gives no ticket: the request
+        asks for the probe when it reaches DCS (`guarded`), where a login it needs
+        first can be the probe."""
         if self._threshold <= 0:
-            return Ticket(probe=False, failures=False), self._get_many(keys)
-        open_until, failures, found = self._read(keys)
+            return Ticket(probe=False, failures=False), (
+                self._get_many(keys) if found is None else found
+            )
+        open_until, failures, found = self._read(keys, found)
         if open_until is None:
             return Ticket(probe=False, failures=bool(failures)), found
         if (wait := open_until - time.time()) > 0:
@@ -119,9 +129,12 @@ class CircuitBreaker:
             self._call("add", self._failures_key, 0, None)
             return self._call("incr", self._failures_key) or 1
 
-    def _read(self, keys: list[str]) -> tuple[float | None, int | None, dict]:
-        """open-until, the failure count, and the caller's entries `keys`."""
-        found = self._get_many([self._open_key, self._failures_key, *keys])
+    def _read(
+        self, keys: list[str], found: dict | None = None
+    ) -> tuple[float | None, int | None, dict]:
+        """open-until, the failure count, and the caller's entries `keys` (read now unless
+        `found`)."""
+        found = dict(found) if found is not None else self._get_many([*self.keys, *keys])
         return found.pop(self._open_key, None), found.pop(self._failures_key, None), found
 
     def _get_many(self, keys: list[str]) -> dict:

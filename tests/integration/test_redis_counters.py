@@ -8,7 +8,8 @@ import pytest
 import redis
 from django.core.cache import caches
 
-from media_proxy.throttling import TooManyStreams, acquire_stream_slot
+from lms.cache import Count
+from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
@@ -41,6 +42,35 @@ def test_each_counter_call_is_one_round_trip(redis_cache, monkeypatch):
     assert len(replies) == 2
     slot.release()
     assert len(replies) == 3
+
+
+@pytest.fixture(params=["lms.cache.RedisCache", "lms.cache.LocMemCache", "locmem"])
+def any_cache(request, settings, redis_url):
+    """The shipped backends, and one without `Counters` (Django's calls, more trips)."""
+    backend = request.param.replace("locmem", "django.core.cache.backends.locmem.LocMemCache")
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": redis_url}}
+    caches["default"].clear()
+    yield caches["default"]
+    caches["default"].clear()
+
+
+def counter(cache, key: str) -> int | None:
+    return cache.counter(key) if hasattr(cache, "counter") else cache.get(key)
+
+
+def test_an_admission_counts_in_order_and_stops_at_the_first_refusal(any_cache):
+    any_cache.set("info", {"size": 3, "etag": '"e"'})
+    window = Count("window", 60, limit=2)
+    slot = Count("slot", 600, limit=1, lease=True)
+    found = {"info": {"size": 3, "etag": '"e"'}}
+    assert count_then_get([window, slot], ["info", "absent"]) == ([1, 1], found)
+    # The slot refused: taken back, and nothing read.
+    assert count_then_get([window, slot], ["info"]) == ([2, 2], {})
+    assert counter(any_cache, "slot") == 1
+    # The window refused: the slot is not asked.
+    assert count_then_get([window, slot], ["info"]) == ([3], {})
+    assert (counter(any_cache, "window"), counter(any_cache, "slot")) == (3, 1)
+    assert count_then_get([], ["info"]) == ([], found)
 
 
 def test_one_client_per_process(redis_cache):

@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from lms.settings import throttle_rate
 from tests import media
 from tests.conftest import ROOT
 from tests.factories import bearer, session_cookie, student_with_book
@@ -231,3 +232,21 @@ def test_offload_mode_refuses_to_start_without_a_secret():
     )
     assert result.returncode != 0
     assert "MEDIA_OFFLOAD_SECRET" in result.stderr
+
+
+@pytest.mark.parametrize("rate", ["", "1200", "many/min", "1200/week"])
+def test_a_malformed_throttle_rate_stops_startup(rate):
+    env = {**os.environ, "DEBUG": "false", "SECRET_KEY": "x" * 50, "MEDIA_THROTTLE_RATE": rate}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "MEDIA_THROTTLE_RATE must be a rate such as 1200/min, or off" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rate", "setting"), [("off", None), (" 30/min ", "30/min"), ("2/s", "2/s")]
+)
+def test_a_throttle_rate_or_off(monkeypatch, rate, setting):
+    monkeypatch.setenv("MEDIA_THROTTLE_RATE", rate)
+    assert throttle_rate("MEDIA_THROTTLE_RATE", "1200/min") == setting

@@ -164,7 +164,7 @@ class FakeDCS:
         self.changes_after = changes_after
         self.asked: list[str | None] = []
 
-    def admit(self, obj) -> tuple[None, None]:
+    def admit(self, obj, found=None) -> tuple[None, None]:
         return None, None  # no breaker, nothing cached
 
     def open(self, obj, range_header, ticket=None) -> FakeDCSResponse:
