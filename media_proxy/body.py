@@ -22,6 +22,9 @@ from media_proxy.planning import ResponsePlan, Status
 from media_proxy.ranges import ByteRange, multipart_layout
 from media_proxy.streams import MediaStream, Outcome
 
+# A long play lets its worker's other requests run after each this many bytes.
+TURN_BYTES = 256 * 1024
+
 logger = logging.getLogger(__name__)
 
 
@@ -123,6 +126,7 @@ class MediaBody:
 
     def __iter__(self) -> Iterator[bytes]:
         record, parts = self._stream.record, self._shape.parts
+        since_turn = 0
         try:
             for index, (header, wanted) in enumerate(parts):
                 if header:
@@ -132,12 +136,16 @@ class MediaBody:
                     self._release()
                     self._reader = self._fetch([r for _, r in parts[index:]])
                 for chunk in self._reader.read(wanted):
+                    if since_turn >= TURN_BYTES:
+                        # Turn-taking: a gevent worker switches only when a socket
+                        # would block, which on a fast network a long play never
+                        # does; this lets the worker's other requests (seeks, pages)
+                        # run between chunks. A short body (a seek) never waits.
+                        time.sleep(0)
+                        since_turn = 0
                     record.bytes_sent += len(chunk)
+                    since_turn += len(chunk)
                     yield chunk
-                    # Turn-taking: a gevent worker switches only when a socket would
-                    # block, which on a fast network a long play never does; this lets
-                    # the worker's other requests (seeks, pages) run between chunks.
-                    time.sleep(0)
             if self._shape.closing:
                 record.bytes_sent += len(self._shape.closing)
                 yield self._shape.closing

@@ -107,6 +107,18 @@ def test_a_part_the_open_body_does_not_cover_costs_one_exact_request():
     assert first.upstream.released
 
 
+@pytest.mark.parametrize(("last", "turns"), [(899, 0), (999, 0), (4095, 4)])
+def test_a_long_body_takes_turns_and_a_short_one_never_waits(monkeypatch, last, turns):
+    monkeypatch.setattr("media_proxy.body.TURN_BYTES", 1000)
+    taken = []
+    monkeypatch.setattr("media_proxy.body.time.sleep", taken.append)
+    the_plan = plan((0, last))
+    shape = body_shape(the_plan, "audio/mpeg", "B")
+    body = MediaBody(reader_for(ByteRange(0, last), chunk=100), shape, Fetches(), stream())
+    assert b"".join(body) == OBJECT[: last + 1]
+    assert taken == [0] * turns  # after each 1,000 bytes, never after the last
+
+
 def test_a_single_range_is_bytes_only():
     the_plan = plan((100, 299))
     shape = body_shape(the_plan, "audio/mpeg", "unused")
