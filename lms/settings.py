@@ -105,6 +105,7 @@ DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
 # mode before 1.21).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "lms.postgresql"  # Django's, its pool checked cheaply
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     if DATABASE_PREPARED_STATEMENTS:
         _options.setdefault("server_side_binding", True)
@@ -112,6 +113,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if DATABASE_POOL_SIZE:
         _options.setdefault("pool", {"min_size": 2, "max_size": DATABASE_POOL_SIZE, "timeout": 10})
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # The pool's check without its round trip (lms/postgresql/base.py).
+        DATABASES["default"]["POOL_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 # Persistent connections: opening one per request cost half a millisecond of CPU per
 # request (docs/benchmarks.md). Each gthread thread keeps its own, so a node holds up
 # to workers x threads connections (docs/deployment.md sizes PostgreSQL for it). The

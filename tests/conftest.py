@@ -141,7 +141,7 @@ def database_url(name: str | None = None) -> str:
     name = name or db["NAME"]
     if db["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{name}"
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         raise NotImplementedError(f"servers under test on {db['ENGINE']}")
     user, password = quote(db["USER"] or "", safe=""), quote(db["PASSWORD"] or "", safe="")
     credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""

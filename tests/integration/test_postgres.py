@@ -1,15 +1,19 @@
 """The LMS on PostgreSQL under gunicorn, with the shipped persistent connections
-(CONN_MAX_AGE, CONN_HEALTH_CHECKS): connections outlive requests, and a restarted
-PostgreSQL leaves no broken connection behind (the next requests all succeed)."""
+(CONN_MAX_AGE, CONN_HEALTH_CHECKS; under gevent, the pool and lms.postgresql's check):
+connections outlive requests, and a restarted PostgreSQL leaves no broken connection
+behind (the next requests all succeed)."""
 
 import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 import requests
+from psycopg_pool import ConnectionPool
 
+from lms.postgresql.base import went_away
 from local_servers.postgres import postgres_bin, start_postgres
 from tests import media
 from tests.conftest import IN_CI, ROOT, server_env, start_gunicorn, stop
@@ -148,3 +152,21 @@ def test_repeated_statements_are_prepared_once_per_connection(on_postgres):
     assert any("books_bookassignment" in statement for statement in prepared)
     with_it_off = {**server.env, "DATABASE_PREPARED_STATEMENTS": "false"}
     assert json.loads(manage(with_it_off, "shell", "-c", PREPARED).split("PREPARED ", 1)[1]) == []
+
+
+def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, monkeypatch):
+    """lms.postgresql's pool check: no round trip for a healthy idle connection; a query,
+    and the connection dropped, once its server went away."""
+    asked = []
+    check = ConnectionPool.check_connection
+    monkeypatch.setattr(
+        ConnectionPool, "check_connection", staticmethod(lambda c: asked.append(c) or check(c))
+    )
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute("SELECT 1")
+        assert not went_away(connection)
+        assert asked == []
+        postgres.restart()
+        assert went_away(connection)
+        assert asked == [connection]
+        assert connection.closed
