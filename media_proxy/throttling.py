@@ -70,6 +70,14 @@ def decrement(key: str) -> None:
         cache.decr(key)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A rate throttle's count for one request, and the seconds until the next window."""
+
+    count: Count
+    wait: float
+
+
 class MediaRateThrottle(UserRateThrottle):
     """Media requests per user per window (setting MEDIA_THROTTLE_RATE, e.g. "1200/min").
 
@@ -82,19 +90,21 @@ class MediaRateThrottle(UserRateThrottle):
 
     scope = "media"
 
-    def window(self, request: Request, view: APIView) -> Count | None:
-        """This request's count in the current window (None: no limit); `wait` then
-        says how long until the next window."""
+    def window(self, request: Request, view: APIView) -> Window | None:
+        """This request's count in the current window (None: no limit)."""
         if self.rate is None:
             return None
         now = self.timer()
-        self._wait = self.duration - (now % self.duration)
         key = f"{self.get_cache_key(request, view)}:{int(now // self.duration)}"
-        return Count(key, self.duration + 1, limit=self.num_requests)
+        count = Count(key, self.duration + 1, limit=self.num_requests)
+        return Window(count, self.duration - (now % self.duration))
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         window = self.window(request, view)
-        return window is None or count_then_get([window], [])[0][0] <= self.num_requests
+        if window is None:
+            return True
+        self._wait = window.wait
+        return count_then_get([window.count], [])[0][0] <= self.num_requests
 
     def wait(self) -> float:
         return self._wait
@@ -141,16 +151,15 @@ def acquire_stream_slot(user_id: int, limit: int, lease: int) -> StreamSlot:
 
 
 def admit_media(
-    rate: tuple[MediaRateThrottle, Count | None] | None, slot: Count | None, keys: list[str]
+    window: Window | None, slot: Count | None, keys: list[str]
 ) -> tuple[StreamSlot, dict]:
     """A media request's admission, after its access check, in one cache round trip:
-    the throttle's `rate` window (429), then the stream `slot` (429; not taken when
-    the window refused), then the cache entries `keys` its answer decides on."""
-    throttle, window = rate or (None, None)
-    counts = [count for count in (window, slot) if count is not None]
+    the throttle's `window` (429), then the stream `slot` (429; not taken when the
+    window refused), then the cache entries `keys` its answer decides on."""
+    counts = [count for count in (window and window.count, slot) if count is not None]
     reached, found = count_then_get(counts, keys)
-    if window is not None and reached[0] > window.limit:
-        raise Throttled(wait=throttle.wait())
+    if window is not None and reached[0] > window.count.limit:
+        raise Throttled(wait=window.wait)
     if slot is None:
         return StreamSlot(None), found
     if reached[-1] > slot.limit:
