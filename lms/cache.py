@@ -37,9 +37,7 @@ class Count:
     key: str
     timeout: int  # seconds: a window's length, or a lease
     limit: int | None = None  # passing it stops the counters after this one
-    lease: bool = (
-        False  # `count_up_to` (refused over the limit, renewed when granted), else `count`
-    )
+    lease: bool = False  # `count_up_to` (needs a limit), else `count` (a fixed window)
 
 
 @runtime_checkable
