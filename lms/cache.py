@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from django.core.cache.backends import locmem
@@ -134,15 +134,15 @@ class RedisCacheClient(django_redis.RedisCacheClient):
     def uncount(self, key: str) -> None:
         self.get_client(key, write=True).lms_scripts["uncount"](keys=[key])
 
-    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+    def count_then_get(
+        self, counts: list[Count], counter_keys: list[str], keys: list[str]
+    ) -> tuple[list[int], dict]:
         client = self.get_client(None, write=True)
         args: list[int] = []
         for count in counts:
             limit = -1 if count.limit is None else int(count.limit)
             args += [max(1, int(count.timeout)), limit, int(count.lease)]
-        reached, values = client.lms_scripts["count_then_get"](
-            keys=[count.key for count in counts] + keys, args=args
-        )
+        reached, values = client.lms_scripts["count_then_get"](keys=counter_keys + keys, args=args)
         # `values` is empty when a count passed its limit.
         loads = self._serializer.loads
         found = {k: loads(v) for k, v in zip(keys, values, strict=False) if v is not None}
@@ -166,10 +166,13 @@ class RedisCache(django_redis.RedisCache):
         self._cache.uncount(self.make_and_validate_key(key))
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
-        made = [replace(count, key=self.make_and_validate_key(count.key)) for count in counts]
-        key_map = {self.make_and_validate_key(key): key for key in keys}
-        reached, found = self._cache.count_then_get(made, list(key_map))
+        counter_keys = [self.make_key(count.key) for count in counts]
+        key_map = {self.make_key(key): key for key in keys}
+        reached, found = self._cache.count_then_get(counts, counter_keys, list(key_map))
         return reached, {key_map[key]: value for key, value in found.items()}
+
+    def validate_key(self, key: str) -> None:
+        """Redis takes any key: no warnings about memcached's limits, on every call."""
 
 
 # --- local memory -----------------------------------------------------------------
