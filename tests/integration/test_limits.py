@@ -1,5 +1,6 @@
-"""Limits: media requests per user (DRF throttle) and concurrent streams per user, each
-answered 429 with Retry-After, and shared by two workers through a real Redis."""
+"""Limits: media requests per user (the media throttle, counted after the access check)
+and concurrent streams per user, each answered 429 with Retry-After, and shared by two
+workers through a real Redis."""
 
 import pytest
 import redis
@@ -47,6 +48,10 @@ def test_media_requests_per_user_are_throttled_with_retry_after(fresh_limits):
     assert 0 < int(throttled.headers["Retry-After"]) <= 60
     assert "throttled" in throttled.json()["detail"]
     other = make_user()
+    # Refused by the access check, which comes before the throttle counts.
+    with requests.Session() as client:
+        refused = [client.get(url, headers=bearer(other), timeout=10) for _ in range(RATE + 1)]
+    assert [response.status_code for response in refused] == [403] * (RATE + 1)
     assign(book, user=other)
     assert requests.get(url, headers=bearer(other), timeout=10).status_code == 200
 
