@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -38,6 +39,21 @@ class Count:
     timeout: int  # seconds: a window's length, or a lease
     limit: int | None = None  # passing it stops the counters after this one
     lease: bool = False  # `count_up_to` (needs a limit), else `count` (a fixed window)
+
+
+def count_each(
+    counts: list[Count],
+    keys: list[str],
+    count_one: Callable[[Count], int],
+    get_many: Callable[[list[str]], dict],
+) -> tuple[list[int], dict]:
+    """`count_then_get` one call at a time, for a backend without one script for it."""
+    reached = []
+    for count in counts:
+        reached.append(value := count_one(count))
+        if count.limit is not None and value > count.limit:
+            return reached, {}
+    return reached, get_many(keys) if keys else {}
 
 
 @runtime_checkable
@@ -163,7 +179,7 @@ class RedisCache(django_redis.RedisCache):
         return self.count_then_get([Count(key, timeout, limit, lease=True)], [])[0][0]
 
     def uncount(self, key: str) -> None:
-        self._cache.uncount(self.make_and_validate_key(key))
+        self._cache.uncount(self.make_key(key))
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
         counter_keys = [self.make_key(count.key) for count in counts]
@@ -232,16 +248,12 @@ class LocMemCache(locmem.LocMemCache):
             return int(value)
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
-        reached = []
-        for count in counts:
-            if count.lease:
-                value = self.count_up_to(count.key, count.limit, count.timeout)
-            else:
-                value = self.count(count.key, count.timeout)
-            reached.append(value)
-            if count.limit is not None and value > count.limit:
-                return reached, {}
-        return reached, self.get_many(keys) if keys else {}
+        return count_each(counts, keys, self._count_one, self.get_many)
+
+    def _count_one(self, count: Count) -> int:
+        if count.lease:
+            return self.count_up_to(count.key, count.limit, count.timeout)
+        return self.count(count.key, count.timeout)
 
     def uncount(self, key: str) -> None:
         key = self.make_and_validate_key(key)

@@ -1,7 +1,7 @@
 """One media response's lifecycle: its place in the bulkhead, its stream slot, its one
 log line.
 
-    slot, cached = admit_media(rate, stream_slot(...), responder.cache_keys(obj))
+    slot, cached = admit_media(window, stream_slot(...), responder.cache_keys(obj))
     with open_stream(record, slot, cached) as stream:
         response = responder.respond(obj, client_request, stream)
         return stream.hand_over(response)

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
-from lms.cache import Count, Counters
+from lms.cache import Count, Counters, count_each
 
 
 @functools.cache
@@ -36,12 +36,7 @@ def count_then_get(counts: list[Count], keys: list[str]) -> tuple[list[int], dic
     backends."""
     if (counters := _counters()) is not None:
         return counters.count_then_get(counts, keys)
-    reached = []
-    for count in counts:
-        reached.append(value := _increment(count))
-        if count.limit is not None and value > count.limit:
-            return reached, {}
-    return reached, cache.get_many(keys) if keys else {}
+    return count_each(counts, keys, _increment, cache.get_many)
 
 
 def _increment(count: Count) -> int:

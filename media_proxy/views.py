@@ -184,12 +184,10 @@ class MediaView(MediaAPIView):
         """After the access check, in one cache round trip: the user's rate window, a slot
         among their streams (offloaded bodies are nginx's: a slot would be released
         before its first byte) and the cache entries the answer decides on."""
-        slot = stream_slot(
-            request.user.pk, settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
-        )
+        limit, lease = settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
         return admit_media(
             MediaRateThrottle().window(request, self),
-            slot if hold_slot else None,
+            stream_slot(request.user.pk, limit, lease) if hold_slot else None,
             get_responder().cache_keys(obj),
         )
 
