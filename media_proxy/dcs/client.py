@@ -19,7 +19,7 @@ from django.core.cache.backends.base import BaseCache
 from django.utils.translation import gettext_lazy as _
 
 from media_proxy.dcs.breaker import CircuitBreaker, Ticket, guarded
-from media_proxy.dcs.connections import dcs_session, prepare_get
+from media_proxy.dcs.connections import GetTemplate, dcs_session
 from media_proxy.dcs.errors import (
     DCSAuthError,
     DCSLoginTimeout,
@@ -57,6 +57,7 @@ class DCSClient:
         breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._gets = GetTemplate(self.base_url)
         self._email = email
         self._password = password
         self._timeout = (connect_timeout, read_timeout)
@@ -78,7 +79,7 @@ class DCSClient:
     ) -> UpstreamResponse:
         """Stream ``path`` of a book; 200/206/416 come back, anything else is raised.
         `ticket`: the breaker already admitted this read (`CircuitBreaker.admit`)."""
-        url = f"{self._book_url(publisher, book_name)}/object"
+        endpoint = f"{self._book_path(publisher, book_name)}/object"
         if not serves_name(path):
             # DCS answers 500 after its lookup (its Content-Disposition is latin-1 only).
             raise UnservableName(
@@ -90,7 +91,7 @@ class DCSClient:
         headers = {"Range": range_header} if range_header is not None else None
         what = f"object {publisher}/{book_name}:{path}"
         response = self._get(
-            url, what, params={"path": path}, headers=headers, stream=True, ticket=ticket
+            endpoint, what, params={"path": path}, headers=headers, stream=True, ticket=ticket
         )
         if response.status_code in PASSTHROUGH_STATUSES:
             return UpstreamResponse(response)
@@ -99,7 +100,7 @@ class DCSClient:
     def list_book(self, publisher: str, book_name: str) -> list[DCSFile]:
         """All files of a book (folders flattened away), sorted by path."""
         what = f"listing of {publisher}/{book_name}"
-        tree = self._get_json(self._book_url(publisher, book_name), what)
+        tree = self._get_json(self._book_path(publisher, book_name), what)
         return flatten_listing(tree, f"{publisher}/books/{book_name}/", what)
 
     def presigned_url(self, publisher: str, book_name: str, path: str, expires: int) -> str:
@@ -108,8 +109,8 @@ class DCSClient:
         Needs a DCS admin account (PresignNotAllowed otherwise); works for any file name.
         """
         what = f"presigned URL of {publisher}/{book_name}:{path}"
-        url = f"{self._book_url(publisher, book_name)}/presigned"
-        answer = self._get_json(url, what, {"path": path, "expires": str(expires)})
+        endpoint = f"{self._book_path(publisher, book_name)}/presigned"
+        answer = self._get_json(endpoint, what, {"path": path, "expires": str(expires)})
         signed = answer.get("url") if isinstance(answer, dict) else None
         if not isinstance(signed, str) or not signed.startswith(("http://", "https://")):
             raise DCSUnavailable(f"DCS sent a malformed {what}")
@@ -157,12 +158,12 @@ class DCSClient:
         logger.error("DCS login failed at %s: %s", self.base_url, cause)
         raise (DCSLoginTimeout if timed_out else DCSAuthError)(f"DCS login failed: {cause}")
 
-    def _book_url(self, publisher: str, book_name: str) -> str:
-        return f"{self.base_url}/storage/books/{_segment(publisher)}/{_segment(book_name)}"
+    def _book_path(self, publisher: str, book_name: str) -> str:
+        return f"/storage/books/{_segment(publisher)}/{_segment(book_name)}"
 
     def _get(
         self,
-        url: str,
+        path: str,
         what: str,
         *,
         params: dict[str, str] | None = None,
@@ -173,14 +174,14 @@ class DCSClient:
         """GET with the bearer token; on 401 log in again (once) and retry once."""
         token = self.tokens.current()
         response = self._send(
-            url, what, token, params=params, headers=headers, stream=stream, ticket=ticket
+            path, what, token, params=params, headers=headers, stream=stream, ticket=ticket
         )
         if response.status_code != 401:
             return response
         response.close()
         logger.info("DCS answered 401 to the %s; renewing the token", what)
         token = self.tokens.refresh(stale=token)
-        response = self._send(url, what, token, params=params, headers=headers, stream=stream)
+        response = self._send(path, what, token, params=params, headers=headers, stream=stream)
         if response.status_code == 401:
             detail = self._detail(response)
             response.close()
@@ -190,7 +191,7 @@ class DCSClient:
 
     def _send(
         self,
-        url: str,
+        path: str,
         what: str,
         token: str,
         *,
@@ -203,7 +204,7 @@ class DCSClient:
         if headers:
             all_headers.update(headers)
         try:
-            prepared = prepare_get(url, params, all_headers)
+            prepared = self._gets.get(path, params, all_headers)
             return guarded(
                 self.breaker,
                 lambda: self.session.send(
@@ -219,8 +220,8 @@ class DCSClient:
                 f"DCS unreachable for the {what}: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _get_json(self, url: str, what: str, params: dict[str, str] | None = None) -> Any:
-        response = self._get(url, what, params=params, stream=True)
+    def _get_json(self, path: str, what: str, params: dict[str, str] | None = None) -> Any:
+        response = self._get(path, what, params=params, stream=True)
         try:
             if response.status_code != 200:
                 self._raise_for_status(response, what)
