@@ -10,6 +10,11 @@ other cache call is Django's. What is added:
   `incr` is EXISTS then INCRBY: two round trips, and a key that expires between them
   comes back without an expiry. `count_then_get` runs several counters and then
   reads entries, still in one round trip: a media request's whole admission.
+- Releases (`uncount`: a stream slot given back after its body) go to Redis with the
+  process's next admission, in its round trip, or by themselves `RELEASE_DELAY` later
+  when no admission comes first: a streamed seek costs one round trip, not two. A
+  slot refused is asked again once every release has had time to arrive
+  (`wait_for_releases`): a stream that just ended never refuses the next.
 - `LocMemCache` keeps counters apart from the entries it evicts: its MAX_ENTRIES
   culls the least recently used entries, which with a few hundred active users
   were the live counters, so the per-user limits silently reset. A counter is
@@ -21,6 +26,8 @@ falls back to Django's add/incr/touch/decr on any other backend.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +36,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from django.core.cache.backends import locmem
 from django.core.cache.backends import redis as django_redis
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,26 +76,45 @@ class Counters(Protocol):
         renewed to `timeout` (a lease)."""
 
     def uncount(self, key: str) -> None:
-        """Take one back; a counter at zero is dropped, a missing one stays missing."""
+        """Take one back; a counter at zero is dropped, a missing one stays missing. It
+        may take effect up to `RELEASE_DELAY` later (Redis: with the next admission)."""
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
         """Each count in turn, stopping after the first that passes its limit; then, when
         none did, the entries `keys` (as `get_many`). The counts reached, and the entries."""
 
+    def wait_for_releases(self) -> bool:
+        """Return once every `uncount` made before, by any process, has taken effect;
+        False at once when each takes effect as it is made."""
+
 
 # --- Redis ------------------------------------------------------------------------
 
-# KEYS: the counters, then the entries to read. ARGV: per counter its timeout, its limit
-# (-1: none) and 1 for a lease. A window's expiry is set only when it has none (EXPIRE
-# NX, on any Redis version); a lease over its limit is taken back, else renewed.
-_COUNT_THEN_GET = """
+# A release: DECR, and a counter at zero dropped; a missing counter (its lease expired)
+# stays missing.
+_UNCOUNT_FUNCTION = """
+local function uncount(key)
+  if redis.call('EXISTS', key) == 1 and redis.call('DECR', key) <= 0 then
+    redis.call('DEL', key)
+  end
+end
+"""
+# KEYS: the releases, the counters, then the entries to read. ARGV: the number of
+# releases, then per counter its timeout, its limit (-1: none) and 1 for a lease. A
+# window's expiry is set only when it has none (EXPIRE NX, on any Redis version); a
+# lease over its limit is taken back, else renewed.
+_COUNT_THEN_GET = (
+    _UNCOUNT_FUNCTION
+    + """
+local released = tonumber(ARGV[1])
+for i = 1, released do uncount(KEYS[i]) end
 local counts = {}
-local n = #ARGV / 3
+local n = (#ARGV - 1) / 3
 for i = 1, n do
-  local key, ttl, limit = KEYS[i], ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1])
+  local key, ttl, limit = KEYS[released + i], ARGV[3 * i - 1], tonumber(ARGV[3 * i])
   local value = redis.call('INCR', key)
   local over = limit >= 0 and value > limit
-  if ARGV[3 * i] ~= '1' then
+  if ARGV[3 * i + 1] ~= '1' then
     if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end
   elseif not over then
     redis.call('EXPIRE', key, ttl)
@@ -98,15 +126,64 @@ for i = 1, n do
   counts[i] = value
   if over then return {counts, {}} end
 end
-if #KEYS == n then return {counts, {}} end
-return {counts, redis.call('MGET', unpack(KEYS, n + 1))}
+if #KEYS == released + n then return {counts, {}} end
+return {counts, redis.call('MGET', unpack(KEYS, released + n + 1))}
 """
-_UNCOUNT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local n = redis.call('DECR', KEYS[1])
-if n <= 0 then redis.call('DEL', KEYS[1]) end
-return n
-"""
+)
+_UNCOUNT = _UNCOUNT_FUNCTION + "for _, key in ipairs(KEYS) do uncount(key) end"
+
+# How long a release may wait for an admission to ride on (seconds); the lease bounds
+# one lost with its process. A loaded process admits far more often than this.
+RELEASE_DELAY = 0.02
+# By then every release queued before has reached Redis, even from a busy process
+# whose sender runs late: a slot refused is asked again after it (`wait_for_releases`),
+# so that a stream that just ended in another process never refuses anyone.
+RELEASES_SETTLED = 0.1
+
+
+class _Releases:
+    """The releases one process has yet to send to one Redis server: the next
+    `count_then_get` takes them, else a sender thread (a greenlet under gevent) sends
+    them `delay` seconds after the first was queued."""
+
+    def __init__(self, send: Callable[[list[str]], None], delay: float = RELEASE_DELAY) -> None:
+        self._send = send
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._keys: list[str] = []
+        self._queued = threading.Event()
+        self._pid = 0  # the process whose sender runs
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child: its own sender
+                self._pid, self._keys = os.getpid(), []
+                threading.Thread(target=self._sender, name="redis-releases", daemon=True).start()
+            self._keys.append(key)
+        self._queued.set()
+
+    def take(self) -> list[str]:
+        with self._lock:
+            if self._pid != os.getpid():
+                return []  # queued by the parent, which sends them
+            keys, self._keys = self._keys, []
+        return keys
+
+    def _sender(self) -> None:
+        while True:
+            self._queued.wait()
+            time.sleep(self._delay)
+            self._queued.clear()
+            if keys := self.take():
+                try:
+                    self._send(keys)
+                except Exception:
+                    logger.warning(
+                        "Could not give back %s stream slots (their lease frees them)",
+                        len(keys),
+                        exc_info=True,
+                    )
+
 
 # One client per (server, options) per process: redis.Redis is thread-safe, its pool
 # hands each thread a connection, and it resets itself in a forked child.
@@ -143,22 +220,27 @@ class RedisCacheClient(django_redis.RedisCacheClient):
                     "count_then_get": client.register_script(_COUNT_THEN_GET),
                     "uncount": client.register_script(_UNCOUNT),
                 }
+                uncount = client.lms_scripts["uncount"]
+                client.lms_releases = _Releases(lambda keys: uncount(keys=keys))
                 _clients[shared_key] = client
         self.__dict__.setdefault("_shared", {})[index] = client
         return client
 
     def uncount(self, key: str) -> None:
-        self.get_client(key, write=True).lms_scripts["uncount"](keys=[key])
+        self.get_client(key, write=True).lms_releases.add(key)
 
     def count_then_get(
         self, counts: list[Count], counter_keys: list[str], keys: list[str]
     ) -> tuple[list[int], dict]:
         client = self.get_client(None, write=True)
-        args: list[int] = []
+        released = client.lms_releases.take()
+        args: list[int] = [len(released)]
         for count in counts:
             limit = -1 if count.limit is None else int(count.limit)
             args += [max(1, int(count.timeout)), limit, int(count.lease)]
-        reached, values = client.lms_scripts["count_then_get"](keys=counter_keys + keys, args=args)
+        reached, values = client.lms_scripts["count_then_get"](
+            keys=released + counter_keys + keys, args=args
+        )
         # `values` is empty when a count passed its limit.
         loads = self._serializer.loads
         found = {k: loads(v) for k, v in zip(keys, values, strict=False) if v is not None}
@@ -180,6 +262,10 @@ class RedisCache(django_redis.RedisCache):
 
     def uncount(self, key: str) -> None:
         self._cache.uncount(self.make_key(key))
+
+    def wait_for_releases(self) -> bool:
+        time.sleep(RELEASES_SETTLED)
+        return True
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
         counter_keys = [self.make_key(count.key) for count in counts]
@@ -264,6 +350,9 @@ class LocMemCache(locmem.LocMemCache):
             entry[0] -= 1
             if entry[0] <= 0:
                 del self._counters[key]
+
+    def wait_for_releases(self) -> bool:
+        return False
 
     def counter(self, key: str) -> int | None:
         """A counter's value (None when there is none): for tests and the shell."""

@@ -239,7 +239,8 @@ class MediaResponder:
         return media_headers(plan, obj.path, etag, shape, cache_control=self._cache_control)
 
     def _shape(self, obj: MediaObject, plan: ResponsePlan) -> BodyShape:
-        return body_shape(plan, content_type_for(obj.path), secrets.token_hex(16))
+        boundary = secrets.token_hex(16) if plan.is_multipart else ""
+        return body_shape(plan, content_type_for(obj.path), boundary)
 
     def _headers_only(
         self, obj: MediaObject, plan: ResponsePlan, etag: str | None, method: str

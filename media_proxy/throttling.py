@@ -3,7 +3,7 @@
 The counters are atomic with the cache backends of `lms.cache` (the shipped ones,
 `Counters`), and a media request's whole admission (its rate window, its stream
 slot and the cache entries its answer decides on) costs one round trip
-(`admit_media`). Any other Django backend falls back to add/incr/touch/decr and
+(`admit_media`), which also carries the slots this process gave back since. Any other Django backend falls back to add/incr/touch/decr and
 get_many, which cost more trips.
 """
 
@@ -157,6 +157,14 @@ def admit_media(
         raise Throttled(wait=window.wait)
     if slot is None:
         return StreamSlot(None), found
+    if reached[-1] > slot.limit and _released_meanwhile():
+        # The count may hold slots given back in other processes, not yet sent.
+        reached, found = count_then_get([slot], keys)
     if reached[-1] > slot.limit:
         raise TooManyStreams(wait=2)
     return StreamSlot(slot.key), found
+
+
+def _released_meanwhile() -> bool:
+    """Whether, after waiting, the cache holds every slot given back before the call."""
+    return (counters := _counters()) is not None and counters.wait_for_releases()

@@ -2,14 +2,16 @@
 atomic in one command (one round trip), limits that hold for 1,000 users."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 from django.core.cache import caches
 
-from lms.cache import Count
+from lms.cache import RELEASE_DELAY, Count, _Releases
 from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
+from tests.wire import eventually
 
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
@@ -25,9 +27,12 @@ def redis_cache(settings, redis_url):
     server.flushdb()
 
 
-def test_each_counter_call_is_one_round_trip(redis_cache, monkeypatch):
+def test_each_counter_call_is_one_round_trip(redis_cache, redis_url, monkeypatch):
     redis_cache.count("warm", 60)  # loads the scripts once per server
-    acquire_stream_slot(1, 2, 600).release()
+    client = redis_cache._cache.get_client(write=True)
+    # No release goes by itself during this test: each rides on the next admission.
+    uncount = client.lms_scripts["uncount"]
+    monkeypatch.setattr(client, "lms_releases", _Releases(lambda keys: uncount(keys=keys), 60))
     replies = []
     original = redis.connection.Connection.read_response
 
@@ -41,7 +46,20 @@ def test_each_counter_call_is_one_round_trip(redis_cache, monkeypatch):
     slot = acquire_stream_slot(2, 2, 600)
     assert len(replies) == 2
     slot.release()
+    assert len(replies) == 2  # queued ...
+    assert redis_cache.count("window", 60) == 2  # ... and sent with the next admission
     assert len(replies) == 3
+    assert not redis.Redis.from_url(redis_url).exists(redis_cache.make_key("media:streams:2"))
+
+
+def test_a_release_no_admission_takes_goes_by_itself(redis_cache, redis_url):
+    slot = acquire_stream_slot(5, 2, 600)
+    key = redis_cache.make_key("media:streams:5")
+    server = redis.Redis.from_url(redis_url)
+    started = time.monotonic()
+    slot.release()
+    assert eventually(lambda: not server.exists(key), within=5, every=0.01)
+    assert time.monotonic() - started >= RELEASE_DELAY
 
 
 @pytest.fixture(params=["lms.cache.RedisCache", "lms.cache.LocMemCache", "locmem"])
@@ -127,16 +145,35 @@ def test_a_refused_slot_does_not_renew_the_lease(redis_cache, redis_url):
 
 def test_released_slots_leave_no_key_behind(redis_cache, redis_url):
     acquire_stream_slot(4, 2, 600).release()
-    assert not redis.Redis.from_url(redis_url).exists(redis_cache.make_key("media:streams:4"))
     redis_cache.uncount("media:streams:never")  # a missing counter stays missing
+    server = redis.Redis.from_url(redis_url)
+    key = redis_cache.make_key("media:streams:4")
+    assert eventually(lambda: not server.exists(key), within=5)
     assert redis_cache.get("media:streams:never") is None
+
+
+def test_a_slot_given_back_in_another_process_never_refuses(redis_cache):
+    slots = [acquire_stream_slot(6, 2, 600) for _ in range(2)]
+    uncount = redis_cache._cache.get_client(write=True).lms_scripts["uncount"]
+    other_process = _Releases(lambda keys: uncount(keys=keys))
+    other_process.add(redis_cache.make_key(slots[0].key))  # its stream ended, not yet sent
+    assert acquire_stream_slot(6, 2, 600).key  # asked again once it is in
+    with pytest.raises(TooManyStreams):
+        acquire_stream_slot(6, 2, 600)
+
+
+def refused(user: int) -> bool:
+    try:
+        acquire_stream_slot(user, 2, 600)
+    except TooManyStreams:
+        return True
+    return False
 
 
 def test_stream_limits_hold_for_a_thousand_users(redis_cache):
     slots = [acquire_stream_slot(user, 2, 600) for user in range(USERS) for _ in range(2)]
-    for user in range(USERS):
-        with pytest.raises(TooManyStreams):
-            acquire_stream_slot(user, 2, 600)
+    with ThreadPoolExecutor(max_workers=100) as pool:  # each refusal waits for releases
+        assert all(pool.map(refused, range(USERS)))
     for slot in slots:
         slot.release()
     assert all(acquire_stream_slot(user, 2, 600).key for user in range(USERS))

@@ -8,9 +8,10 @@ from unittest import mock
 import pytest
 from django.core.cache import caches
 
-from lms.cache import Count, LocMemCache
+from lms.cache import Count, LocMemCache, _Releases
 from media_proxy import throttling
 from media_proxy.throttling import MediaRateThrottle, TooManyStreams, acquire_stream_slot
+from tests.wire import eventually
 
 USERS = 1_000
 CACHE_SIZE = 300  # Django's default MAX_ENTRIES, far below USERS
@@ -143,3 +144,25 @@ def test_other_backends_fall_back_to_djangos_calls(settings):
     slot.release()
     assert caches["default"].get("media:streams:9") == 0
     caches["default"].clear()
+
+
+def test_queued_releases_are_taken_once_in_order_or_sent_after_the_delay():
+    sent = []
+    releases = _Releases(sent.append, delay=0.2)
+    releases.add("a")
+    releases.add("b")
+    assert releases.take() == ["a", "b"]  # an admission carries them ...
+    assert releases.take() == []
+    releases.add("c")
+    assert eventually(lambda: sent, within=5) == [["c"]]  # ... else they go by themselves
+    assert releases.take() == []
+
+
+def test_a_forked_child_leaves_its_parents_releases_to_the_parent():
+    sent = []
+    releases = _Releases(sent.append, delay=0.2)
+    releases.add("parent's")
+    releases._pid = -1  # what a forked child sees: the queue and its sender are its parent's
+    assert releases.take() == []
+    releases.add("child's")
+    assert eventually(lambda: sent, within=5) == [["child's"]]
