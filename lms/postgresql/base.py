@@ -1,16 +1,17 @@
-"""Django's PostgreSQL backend, whose connection pool checks a connection it hands out
-without a round trip.
+"""Django's PostgreSQL backend, whose health checks cost no round trip to a healthy
+server.
 
-Django gives psycopg_pool its `check_connection` (CONN_HEALTH_CHECKS): an empty
-query on every checkout, a round trip to PostgreSQL per request, which cost a loaded
-gevent worker as much CPU as the request's own statement (py-spy: 10 % of
-`/api/v1/me`). A connection back in the pool is idle: PostgreSQL sends it nothing
+CONN_HEALTH_CHECKS costs a round trip per request: Django gives psycopg_pool its
+`check_connection` (an empty query on every checkout) and, without a pool (gthread
+workers), sends `SELECT 1` before each request's first query. Under load that cost
+a worker as much CPU as the request's own statement (py-spy: 10 % of
+`/api/v1/me`). A connection between requests is idle: PostgreSQL sends it nothing
 unless it is going away (a restart, an idle or administrator timeout: an error
 message, then the end of the stream). So its socket is asked first, without
 waiting, and the query goes out only when something is there to read.
 
 `lms.settings` selects this backend for PostgreSQL and, with a pool, turns Django's
-check off and this one on (`POOL_CHECKS`).
+check off and the pool's on (`POOL_CHECKS`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from psycopg_pool import ConnectionPool
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    def is_usable(self) -> bool:
+        """Django's check of a persistent connection (CONN_HEALTH_CHECKS, no pool)."""
+        return self.connection is not None and not went_away(self.connection)
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         if self.pool is None or not self.settings_dict.get("POOL_CHECKS"):

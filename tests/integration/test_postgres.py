@@ -8,9 +8,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import environ
 import psycopg
 import pytest
 import requests
+from django.db.utils import ConnectionHandler
 from psycopg_pool import ConnectionPool
 
 from lms.postgresql.base import went_away
@@ -170,3 +172,42 @@ def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, 
         assert went_away(connection)
         assert asked == [connection]
         assert connection.closed
+
+
+def test_a_persistent_connection_is_asked_only_once_its_server_spoke(
+    postgres, monkeypatch, django_db_blocker
+):
+    """Without a pool (gthread), Django's CONN_HEALTH_CHECKS sends `SELECT 1` before each
+    request's first query; lms.postgresql asks only a connection its server went away from."""
+    asked, sent = [], []
+    check, execute = ConnectionPool.check_connection, psycopg.Cursor.execute
+    monkeypatch.setattr(
+        ConnectionPool, "check_connection", staticmethod(lambda c: asked.append(c) or check(c))
+    )
+
+    def sending(cursor, query, *args, **kwargs):
+        sent.append(query)
+        return execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", sending)
+    database = environ.Env.db_url_config(postgres.url)
+    database.update(ENGINE="lms.postgresql", CONN_MAX_AGE=300, CONN_HEALTH_CHECKS=True)
+    handler = ConnectionHandler({"default": database})
+    db = handler["default"]
+
+    def request() -> int:
+        db.close_if_unusable_or_obsolete()  # what Django does as each request starts and ends
+        with db.cursor() as cursor:
+            cursor.execute("SELECT 7")
+            return cursor.fetchone()[0]
+
+    with django_db_blocker.unblock():
+        assert request() == 7
+        first = db.connection
+        sent.clear()
+        assert (request(), db.connection, asked, sent) == (7, first, [], ["SELECT 7"])
+        postgres.restart()
+        assert (request(), asked) == (7, [first])
+        assert first.closed
+        assert db.connection is not first
+        db.close()
