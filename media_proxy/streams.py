@@ -25,11 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections
 from django.http import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException
 
+from lms.database import give_back_connections
 from media_proxy import metrics
 from media_proxy.bulkhead import Bulkhead, media_bulkhead
 from media_proxy.throttling import StreamSlot
@@ -157,6 +157,4 @@ def prepare_to_stream(environ: Mapping[str, Any], *, send_timeout: float, send_b
             sock.settimeout(send_timeout)
         if send_buffer > 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
+    give_back_connections()

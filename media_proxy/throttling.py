@@ -3,8 +3,9 @@
 The counters are atomic with the cache backends of `lms.cache` (the shipped ones,
 `Counters`), and a media request's whole admission (its rate window, its stream
 slot and the cache entries its answer decides on) costs one round trip
-(`admit_media`), which also carries the slots this process gave back since. Any other Django backend falls back to add/incr/touch/decr and
-get_many, which cost more trips.
+(`admit_media`), which also carries the slots this process gave back since. Any
+other Django backend falls back to add/incr/touch/decr and get_many, which cost
+more trips.
 """
 
 import contextlib
@@ -19,6 +20,7 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from lms.cache import Count, Counters, count_each
+from lms.database import give_back_connections
 
 
 @functools.cache
@@ -166,5 +168,9 @@ def admit_media(
 
 
 def _released_meanwhile() -> bool:
-    """Whether, after waiting, the cache holds every slot given back before the call."""
-    return (counters := _counters()) is not None and counters.wait_for_releases()
+    """Whether, after waiting, the cache holds every slot given back before the call.
+    The request waits without its database connection (it has no query left)."""
+    if (counters := _counters()) is None:
+        return False
+    give_back_connections()
+    return counters.wait_for_releases()
