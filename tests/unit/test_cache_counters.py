@@ -166,3 +166,19 @@ def test_a_forked_child_leaves_its_parents_releases_to_the_parent():
     assert releases.take() == []
     releases.add("child's")
     assert eventually(lambda: sent, within=5) == [["child's"]]
+
+
+def test_a_release_redis_refused_is_logged_and_the_sender_goes_on(caplog):
+    sent = []
+
+    def send(keys):
+        if not sent:
+            sent.append("refused")
+            raise ConnectionError("Redis went away")
+        sent.append(keys)
+
+    releases = _Releases(send, delay=0.01)
+    releases.add("lost")
+    assert eventually(lambda: "Could not give back 1 stream slots" in caplog.text, within=5)
+    releases.add("next")
+    assert eventually(lambda: sent == ["refused", ["next"]], within=5)
