@@ -117,5 +117,5 @@ def test_a_warm_seek_costs_one_cache_round_trip(two_workers, dcs, redis_url):
     assert len(admissions) == SEEKS
     assert sum(admissions) + sum(alone) == SEEKS  # every slot given back, once
     # A release goes by itself only when no admission came within RELEASE_DELAY: the
-    # last one, and any after a pause of this test's own (a loaded CI machine).
-    assert 1 <= len(alone) <= 3
+    # last one, and any after a stall of 20 ms between two seeks (a loaded CI machine).
+    assert 1 <= len(alone) <= SEEKS // 3
