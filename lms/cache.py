@@ -26,6 +26,7 @@ falls back to Django's add/incr/touch/decr on any other backend.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -133,7 +134,7 @@ return {counts, redis.call('MGET', unpack(KEYS, released + n + 1))}
 _UNCOUNT = _UNCOUNT_FUNCTION + "for _, key in ipairs(KEYS) do uncount(key) end"
 
 # How long a release may wait for an admission to ride on (seconds); the lease bounds
-# one lost with its process. A loaded process admits far more often than this.
+# one lost with a killed process. A loaded process admits far more often than this.
 RELEASE_DELAY = 0.02
 # By then every release queued before has reached Redis, even from a busy process
 # whose sender runs late: a slot refused is asked again after it (`wait_for_releases`),
@@ -144,7 +145,7 @@ RELEASES_SETTLED = 0.1
 class _Releases:
     """The releases one process has yet to send to one Redis server: the next
     `count_then_get` takes them, else a sender thread (a greenlet under gevent) sends
-    them `delay` seconds after the first was queued."""
+    them `delay` seconds after the first was queued, or the process as it exits."""
 
     def __init__(self, send: Callable[[list[str]], None], delay: float = RELEASE_DELAY) -> None:
         self._send = send
@@ -159,6 +160,7 @@ class _Releases:
             if self._pid != os.getpid():  # first use, or a forked child: its own sender
                 self._pid, self._keys = os.getpid(), []
                 threading.Thread(target=self._sender, name="redis-releases", daemon=True).start()
+                atexit.register(self._send_queued)  # a worker stopping sends what it holds
             self._keys.append(key)
         self._queued.set()
 
@@ -174,15 +176,18 @@ class _Releases:
             self._queued.wait()
             time.sleep(self._delay)
             self._queued.clear()
-            if keys := self.take():
-                try:
-                    self._send(keys)
-                except Exception:
-                    logger.warning(
-                        "Could not give back %s stream slots (their lease frees them)",
-                        len(keys),
-                        exc_info=True,
-                    )
+            self._send_queued()
+
+    def _send_queued(self) -> None:
+        if keys := self.take():
+            try:
+                self._send(keys)
+            except Exception:
+                logger.warning(
+                    "Could not give back %s stream slots (their lease frees them)",
+                    len(keys),
+                    exc_info=True,
+                )
 
 
 # One client per (server, options) per process: redis.Redis is thread-safe, its pool

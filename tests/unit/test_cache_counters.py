@@ -1,6 +1,8 @@
 """The limits' counters (lms.cache, media_proxy.throttling) in local memory: atomic, and
 never evicted while live, with far more users than the cache holds entries."""
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from unittest import mock
@@ -182,3 +184,16 @@ def test_a_release_redis_refused_is_logged_and_the_sender_goes_on(caplog):
     assert eventually(lambda: "Could not give back 1 stream slots" in caplog.text, within=5)
     releases.add("next")
     assert eventually(lambda: sent == ["refused", ["next"]], within=5)
+
+
+def test_releases_still_queued_when_the_process_exits_are_sent():
+    script = (
+        "from lms.cache import _Releases\n"
+        "releases = _Releases(lambda keys: print('sent', keys), delay=60)\n"
+        "releases.add('a')\n"
+        "releases.add('b')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == "sent ['a', 'b']\n"
