@@ -20,6 +20,7 @@ import select
 from typing import Any
 
 from django.db.backends.postgresql import base
+from gevent import monkey
 from psycopg_pool import ConnectionPool
 
 
@@ -38,10 +39,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
 
+# The system's poll, not gevent's (which always waits for its hub, even for a look
+# that does not wait); not select(), which fails on descriptors past 1,023, as a
+# gevent worker holding a thousand players has.
+_poll = monkey.get_original("select", "poll")
+
+
 def went_away(connection: Any) -> bool:
     """An idle connection with something to read is asked whether its server is there."""
-    readable, _, _ = select.select([connection.fileno()], [], [], 0)
-    if not readable:
+    poller = _poll()
+    poller.register(connection.fileno(), select.POLLIN)
+    if not poller.poll(0):
         return False
     try:
         ConnectionPool.check_connection(connection)

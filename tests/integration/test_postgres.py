@@ -3,9 +3,13 @@
 connections outlive requests, and a restarted PostgreSQL leaves no broken connection
 behind (the next requests all succeed)."""
 
+import contextlib
 import json
+import os
+import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import environ
@@ -156,15 +160,34 @@ def test_repeated_statements_are_prepared_once_per_connection(on_postgres):
     assert json.loads(manage(with_it_off, "shell", "-c", PREPARED).split("PREPARED ", 1)[1]) == []
 
 
+@contextlib.contextmanager
+def descriptors_in_use(count: int) -> Iterator[None]:
+    """`count` more open files: what a gevent worker holding a thousand players has."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count + 1024)), hard))
+    opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for descriptor in opened:
+            os.close(descriptor)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, monkeypatch):
     """lms.postgresql's pool check: no round trip for a healthy idle connection; a query,
-    and the connection dropped, once its server went away."""
+    and the connection dropped, once its server went away. Its descriptor is past
+    select()'s 1,023, as in a worker holding a thousand players."""
     asked = []
     check = ConnectionPool.check_connection
     monkeypatch.setattr(
         ConnectionPool, "check_connection", staticmethod(lambda c: asked.append(c) or check(c))
     )
-    with psycopg.connect(postgres.url, autocommit=True) as connection:
+    with (
+        descriptors_in_use(1100),
+        psycopg.connect(postgres.url, autocommit=True) as connection,
+    ):
+        assert connection.fileno() > 1024
         connection.execute("SELECT 1")
         assert not went_away(connection)
         assert asked == []
