@@ -15,6 +15,10 @@ other cache call is Django's. What is added:
   when no admission comes first: a streamed seek costs one round trip, not two. A
   slot refused is asked again once every release has had time to arrive
   (`wait_for_releases`): a stream that just ended never refuses the next.
+- Redis unreachable (refused, reset, timed out: `CACHE_SOCKET_TIMEOUT`) does not take
+  the LMS down: `RedisCache` answers as an empty cache that stores nothing, counts
+  nothing (media limits are off) and takes every lock, and asks Redis again a second
+  later; one WARNING per process every `OUTAGE_LOG_EVERY` seconds says so.
 - `LocMemCache` keeps counters apart from the entries it evicts: its MAX_ENTRIES
   culls the least recently used entries, which with a few hundred active users
   were the live counters, so the per-user limits silently reset. A counter is
@@ -33,10 +37,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
 
+import redis
 from django.core.cache.backends import locmem
 from django.core.cache.backends import redis as django_redis
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
@@ -181,13 +188,49 @@ class _Releases:
     def _send_queued(self) -> None:
         if keys := self.take():
             try:
-                self._send(keys)
-            except Exception:
-                logger.warning(
-                    "Could not give back %s stream slots (their lease frees them)",
-                    len(keys),
-                    exc_info=True,
-                )
+                # Dropped while Redis is unreachable: the lease frees them.
+                _unless_unreachable(lambda: self._send(keys), None)
+            except Exception:  # the sender goes on
+                logger.exception("Could not give back %s stream slots", len(keys))
+
+
+# Redis not answering, as opposed to answering with an error (which is raised).
+_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+OUTAGE_RETRY = 1.0  # seconds a process answers without Redis before asking it again
+OUTAGE_LOG_EVERY = 10.0  # seconds between two warnings of one process
+
+
+class _Outage:
+    """Whether this process found Redis unreachable less than OUTAGE_RETRY seconds ago."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self._logged = -OUTAGE_LOG_EVERY
+
+    def seen(self, error: Exception) -> None:
+        now = time.monotonic()
+        self.until = now + OUTAGE_RETRY
+        if now - self._logged >= OUTAGE_LOG_EVERY:
+            self._logged = now
+            logger.warning(
+                "Redis is unreachable (%s): media limits are off and the workers share "
+                "nothing until it answers",
+                type(error).__name__,
+            )
+
+
+_outage = _Outage()
+
+
+def _unless_unreachable(call: Callable[[], Any], fallback: Any) -> Any:
+    """`call()`, or `fallback` while Redis is unreachable (asked again after OUTAGE_RETRY)."""
+    if time.monotonic() < _outage.until:
+        return fallback
+    try:
+        return call()
+    except _UNREACHABLE as error:
+        _outage.seen(error)
+        return fallback
 
 
 # One client per (server, options) per process: redis.Redis is thread-safe, its pool
@@ -253,7 +296,8 @@ class RedisCacheClient(django_redis.RedisCacheClient):
 
 
 class RedisCache(django_redis.RedisCache):
-    """Django's RedisCache: one client per process, counters in one round trip."""
+    """Django's RedisCache: one client per process, counters in one round trip, and
+    Redis unreachable answered as an empty cache (module docstring)."""
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         super().__init__(server, params)
@@ -273,13 +317,54 @@ class RedisCache(django_redis.RedisCache):
         return True
 
     def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+        """As `Counters.count_then_get`; each count 0 (none counted) while Redis is
+        unreachable."""
         counter_keys = [self.make_key(count.key) for count in counts]
         key_map = {self.make_key(key): key for key in keys}
-        reached, found = self._cache.count_then_get(counts, counter_keys, list(key_map))
+        reached, found = _unless_unreachable(
+            lambda: self._cache.count_then_get(counts, counter_keys, list(key_map)),
+            ([0] * len(counts), {}),
+        )
         return reached, {key_map[key]: value for key, value in found.items()}
 
     def validate_key(self, key: str) -> None:
         """Redis takes any key: no warnings about memcached's limits, on every call."""
+
+    # Django's calls, each answered as an empty cache would while Redis is unreachable.
+    def get(self, key: Any, default: Any = None, version: Any = None) -> Any:
+        return _unless_unreachable(partial(super().get, key, default, version), default)
+
+    def get_many(self, keys: Any, version: Any = None) -> dict:
+        return _unless_unreachable(partial(super().get_many, keys, version), {})
+
+    def has_key(self, key: Any, version: Any = None) -> bool:
+        return _unless_unreachable(partial(super().has_key, key, version), False)
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> None:
+        _unless_unreachable(partial(super().set, key, value, timeout, version), None)
+
+    def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list:
+        return _unless_unreachable(partial(super().set_many, data, timeout, version), [])
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> bool:
+        # As stored: whoever takes a lock in the cache goes on (the DCS login's).
+        return _unless_unreachable(partial(super().add, key, value, timeout, version), True)
+
+    def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> bool:
+        return _unless_unreachable(partial(super().touch, key, timeout, version), False)
+
+    def delete(self, key: Any, version: Any = None) -> bool:
+        return _unless_unreachable(partial(super().delete, key, version), False)
+
+    def delete_many(self, keys: Any, version: Any = None) -> None:
+        _unless_unreachable(partial(super().delete_many, keys, version), None)
+
+    def incr(self, key: Any, delta: int = 1, version: Any = None) -> int:
+        return _unless_unreachable(partial(super().incr, key, delta, version), delta)
 
 
 # --- local memory -----------------------------------------------------------------

@@ -145,6 +145,11 @@ if CACHES["default"]["BACKEND"] == "lms.cache.RedisCache":
     CACHES["default"]["OPTIONS"].setdefault(
         "max_connections", env.int("CACHE_MAX_CONNECTIONS", default=100)
     )
+    # A hung Redis must not hang requests: past this, lms.cache answers without it.
+    for _option in ("socket_connect_timeout", "socket_timeout"):
+        CACHES["default"]["OPTIONS"].setdefault(
+            _option, env.float("CACHE_SOCKET_TIMEOUT", default=1.0)
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -29,7 +29,6 @@ from django.http import HttpResponseBase
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import APIException
 
-from lms.database import give_back_connections
 from media_proxy import metrics
 from media_proxy.bulkhead import Bulkhead, media_bulkhead
 from media_proxy.throttling import StreamSlot
@@ -144,9 +143,9 @@ def prepare_to_stream(environ: Mapping[str, Any], *, send_timeout: float, send_b
       paused video, a lost phone) is cut; the server's write fails, the body is
       closed, DCS released;
     - a send buffer of `send_buffer` bytes (SO_SNDBUF, where autotuning lets a paused
-      player pin MiBs of kernel memory);
-    - no database connection: the body never touches the database, so with a pool or
-      CONN_MAX_AGE=0 the connection goes back now, not when the stream ends.
+      player pin MiBs of kernel memory).
+
+    (Its database connection went back before the admission: `MediaView.get`.)
 
     gunicorn hands the client socket to the application (`gunicorn.socket`); under
     other servers there is no such key and their own limits apply.
@@ -157,4 +156,3 @@ def prepare_to_stream(environ: Mapping[str, Any], *, send_timeout: float, send_b
             sock.settimeout(send_timeout)
         if send_buffer > 0:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
-    give_back_connections()

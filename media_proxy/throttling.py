@@ -20,7 +20,6 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from lms.cache import Count, Counters, count_each
-from lms.database import give_back_connections
 
 
 @functools.cache
@@ -164,13 +163,10 @@ def admit_media(
         reached, found = count_then_get([slot], keys)
     if reached[-1] > slot.limit:
         raise TooManyStreams(wait=2)
-    return StreamSlot(slot.key), found
+    # 0: nothing counted (the cache unreachable): no slot to give back.
+    return StreamSlot(slot.key if reached[-1] else None), found
 
 
 def _released_meanwhile() -> bool:
-    """Whether, after waiting, the cache holds every slot given back before the call.
-    The request waits without its database connection (it has no query left)."""
-    if (counters := _counters()) is None:
-        return False
-    give_back_connections()
-    return counters.wait_for_releases()
+    """Whether, after waiting, the cache holds every slot given back before the call."""
+    return (counters := _counters()) is not None and counters.wait_for_releases()

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from books.access import get_readable_book
+from lms.database import give_back_connections
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
 from media_proxy.dcs import (
     CircuitOpen,
@@ -156,6 +157,9 @@ class MediaView(MediaAPIView):
     def get(self, request: Request, book_id: str, asset_path: str) -> HttpResponseBase:
         book = get_readable_book(request.user, book_id)
         obj = MediaObject(book.publisher.name, book.book_name, valid_path(asset_path))
+        # Its last query is done: the admission may wait, DCS take its time and the
+        # body stream for an hour, none of them holding a database connection.
+        give_back_connections()
         offload = came_through_nginx(request)
         record = StreamRecord(
             user=request.user.pk,

@@ -3,6 +3,8 @@
 import pytest
 from django.test import Client
 
+from media_proxy import views
+from tests import media
 from tests.factories import bearer, student_with_book
 from tests.wire import media_path
 
@@ -34,3 +36,25 @@ def test_a_seek_costs_a_few_queries(in_process_lms, django_assert_num_queries, c
         body = b"".join(response.streaming_content)
     assert response.status_code == 206
     assert len(body) == 100
+
+
+def test_a_seek_gives_its_database_connection_back_before_its_admission(
+    in_process_lms, monkeypatch
+):
+    """Its last query done, a media request holds no database connection while it waits
+    for a stream slot, for DCS, or for its player (a pool's connections stay free)."""
+    steps = []
+    monkeypatch.setattr(views, "give_back_connections", lambda: steps.append("given back"))
+    admit = views.admit_media
+    monkeypatch.setattr(
+        views, "admit_media", lambda *args: steps.append("admitted") or admit(*args)
+    )
+    user, book = student_with_book()
+    response = Client().get(
+        media_path(book, "data/random-1m.bin"),
+        HTTP_RANGE="bytes=0-9",
+        HTTP_AUTHORIZATION=bearer(user)["Authorization"],
+    )
+    assert response.status_code == 206
+    assert b"".join(response.streaming_content) == media.file_bytes("data/random-1m.bin")[:10]
+    assert steps == ["given back", "admitted"]

@@ -10,7 +10,6 @@ import redis
 from django.core.cache import caches
 
 from lms.cache import RELEASE_DELAY, Count, _Releases
-from media_proxy import throttling
 from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
 from tests.wire import eventually
 
@@ -161,19 +160,6 @@ def test_a_slot_given_back_in_another_process_never_refuses(redis_cache):
     assert acquire_stream_slot(6, 2, 600).key  # asked again once it is in
     with pytest.raises(TooManyStreams):
         acquire_stream_slot(6, 2, 600)
-
-
-def test_a_refused_slot_waits_without_the_requests_database_connection(redis_cache, monkeypatch):
-    steps = []
-    monkeypatch.setattr(throttling, "give_back_connections", lambda: steps.append("given back"))
-    monkeypatch.setattr(
-        type(redis_cache), "wait_for_releases", lambda _: steps.append("waited") or True
-    )
-    acquire_stream_slot(7, 1, 600)
-    assert steps == []
-    with pytest.raises(TooManyStreams):
-        acquire_stream_slot(7, 1, 600)
-    assert steps == ["given back", "waited"]
 
 
 def refused(user: int) -> bool:
