@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
+from django.db import connections
 from django.http import HttpResponseBase
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare
@@ -20,7 +21,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from books.access import get_readable_book
-from lms.database import give_back_connections
 from media_proxy.authentication import BearerTokenAuthentication, SignedLinkAuthentication
 from media_proxy.dcs import (
     CircuitOpen,
@@ -213,6 +213,14 @@ def unavailable(retry_after: float) -> StorageUnavailable:
     error = StorageUnavailable()
     error.wait = max(1, math.ceil(retry_after))  # DRF sends it as Retry-After
     return error
+
+
+def give_back_connections() -> None:
+    """This thread's database connections go back now, not when the request ends: to the
+    pool, or closed with CONN_MAX_AGE=0 (a persistent one stays with its thread)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
 
 
 def came_through_nginx(request: Request) -> bool:

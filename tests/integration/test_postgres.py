@@ -174,15 +174,23 @@ def descriptors_in_use(count: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, monkeypatch):
+@pytest.fixture
+def asked(monkeypatch) -> list:
+    """The connections lms.postgresql asked PostgreSQL about (`check_connection`)."""
+    connections = []
+    check = ConnectionPool.check_connection
+    monkeypatch.setattr(
+        ConnectionPool,
+        "check_connection",
+        staticmethod(lambda c: connections.append(c) or check(c)),
+    )
+    return connections
+
+
+def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, asked):
     """lms.postgresql's pool check: no round trip for a healthy idle connection; a query,
     and the connection dropped, once its server went away. Its descriptor is past
     select()'s 1,023, as in a worker holding a thousand players."""
-    asked = []
-    check = ConnectionPool.check_connection
-    monkeypatch.setattr(
-        ConnectionPool, "check_connection", staticmethod(lambda c: asked.append(c) or check(c))
-    )
     with (
         descriptors_in_use(1100),
         psycopg.connect(postgres.url, autocommit=True) as connection,
@@ -198,15 +206,12 @@ def test_the_pool_asks_postgres_only_about_a_connection_it_heard_from(postgres, 
 
 
 def test_a_persistent_connection_is_asked_only_once_its_server_spoke(
-    postgres, monkeypatch, django_db_blocker
+    postgres, asked, monkeypatch, django_db_blocker
 ):
     """Without a pool (gthread), Django's CONN_HEALTH_CHECKS sends `SELECT 1` before each
     request's first query; lms.postgresql asks only a connection its server went away from."""
-    asked, sent = [], []
-    check, execute = ConnectionPool.check_connection, psycopg.Cursor.execute
-    monkeypatch.setattr(
-        ConnectionPool, "check_connection", staticmethod(lambda c: asked.append(c) or check(c))
-    )
+    sent = []
+    execute = psycopg.Cursor.execute
 
     def sending(cursor, query, *args, **kwargs):
         sent.append(query)
