@@ -15,6 +15,13 @@ other cache call is Django's. What is added:
   when no admission comes first: a streamed seek costs one round trip, not two. A
   slot refused is asked again once every release has had time to arrive
   (`wait_for_releases`): a stream that just ended never refuses the next.
+- Deferred window counts (`count_then_get(may_defer=True)`: an offloaded request,
+  which holds no slot): while the user is under half a limit of at least
+  `DEFER_MIN_LIMIT`, the process counts the window itself and sends the counts as it
+  sends releases, and answers with the entries it read from Redis less than
+  `ENTRY_TTL` ago (a write from this process drops its copy). An offloaded range then
+  costs no round trip of its own; past half the limit every count is made at once,
+  so the limit holds unless one user sends half of it within `RELEASE_DELAY`.
 - Redis unreachable (refused, reset, timed out: `CACHE_SOCKET_TIMEOUT`) does not take
   the LMS down: `RedisCache` answers as an empty cache that stores nothing, counts
   nothing (media limits are off) and takes every lock, and asks Redis again a second
@@ -87,9 +94,14 @@ class Counters(Protocol):
         """Take one back; a counter at zero is dropped, a missing one stays missing. It
         may take effect up to `RELEASE_DELAY` later (Redis: with the next admission)."""
 
-    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+    def count_then_get(
+        self, counts: list[Count], keys: list[str], *, may_defer: bool = False
+    ) -> tuple[list[int], dict]:
         """Each count in turn, stopping after the first that passes its limit; then, when
-        none did, the entries `keys` (as `get_many`). The counts reached, and the entries."""
+        none did, the entries `keys` (as `get_many`). The counts reached, and the entries.
+
+        `may_defer`: a backend that counts over the network (Redis) may count rate
+        windows later and answer from entries it read a moment ago (`RedisCache`)."""
 
     def wait_for_releases(self) -> bool:
         """Return once every `uncount` made before, by any process, has taken effect;
@@ -107,22 +119,32 @@ local function uncount(key)
   end
 end
 """
-# KEYS: the releases, the counters, then the entries to read. ARGV: the number of
-# releases, then per counter its timeout, its limit (-1: none) and 1 for a lease. A
-# window's expiry is set only when it has none (EXPIRE NX, on any Redis version); a
-# lease over its limit is taken back, else renewed.
+# KEYS: the releases, the deferred window counts, the counters, then the entries to
+# read. ARGV: the number of releases and of deferred counts, then per deferred count
+# its amount and timeout, then per counter its timeout, its limit (-1: none) and 1 for
+# a lease. A window's expiry is set only when it has none (EXPIRE NX, on any Redis
+# version); a lease over its limit is taken back, else renewed. Returns the counts
+# reached, the entries, and the deferred windows' totals.
 _COUNT_THEN_GET = (
     _UNCOUNT_FUNCTION
     + """
-local released = tonumber(ARGV[1])
+local released, deferred = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, released do uncount(KEYS[i]) end
+local totals = {}
+for i = 1, deferred do
+  local key = KEYS[released + i]
+  totals[i] = redis.call('INCRBY', key, ARGV[2 * i + 1])
+  if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ARGV[2 * i + 2]) end
+end
+local first_key, first_arg = released + deferred, 2 + 2 * deferred
 local counts = {}
-local n = (#ARGV - 1) / 3
+local n = (#ARGV - first_arg) / 3
 for i = 1, n do
-  local key, ttl, limit = KEYS[released + i], ARGV[3 * i - 1], tonumber(ARGV[3 * i])
+  local at = first_arg + 3 * (i - 1)
+  local key, ttl, limit = KEYS[first_key + i], ARGV[at + 1], tonumber(ARGV[at + 2])
   local value = redis.call('INCR', key)
   local over = limit >= 0 and value > limit
-  if ARGV[3 * i + 1] ~= '1' then
+  if ARGV[at + 3] ~= '1' then
     if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end
   elseif not over then
     redis.call('EXPIRE', key, ttl)
@@ -132,51 +154,77 @@ for i = 1, n do
     redis.call('DECR', key)
   end
   counts[i] = value
-  if over then return {counts, {}} end
+  if over then return {counts, {}, totals} end
 end
-if #KEYS == released + n then return {counts, {}} end
-return {counts, redis.call('MGET', unpack(KEYS, released + n + 1))}
+if #KEYS == first_key + n then return {counts, {}, totals} end
+return {counts, redis.call('MGET', unpack(KEYS, first_key + n + 1)), totals}
 """
 )
-_UNCOUNT = _UNCOUNT_FUNCTION + "for _, key in ipairs(KEYS) do uncount(key) end"
-
-# How long a release may wait for an admission to ride on (seconds); the lease bounds
-# one lost with a killed process. A loaded process admits far more often than this.
+# How long a release or a deferred count may wait for an admission to ride on
+# (seconds); the lease bounds a release lost with a killed process. A loaded process
+# admits far more often than this.
 RELEASE_DELAY = 0.02
 # By then every release queued before has reached Redis, even from a busy process
 # whose sender runs late: a slot refused is asked again after it (`wait_for_releases`),
 # so that a stream that just ended in another process never refuses anyone.
 RELEASES_SETTLED = 0.1
+# A rate window may be counted without a round trip (`count_then_get(may_defer=True)`)
+# while the user is under half its limit, for limits of at least this many requests ...
+DEFER_MIN_LIMIT = 100
+# ... when the entries asked for were read from Redis by this process less than this
+# many seconds ago (and not written by it since).
+ENTRY_TTL = 0.25
 
 
-class _Releases:
-    """The releases one process has yet to send to one Redis server: the next
-    `count_then_get` takes them, else a sender thread (a greenlet under gevent) sends
-    them `delay` seconds after the first was queued, or the process as it exits."""
+class _Pending:
+    """What one process has yet to send to one Redis server: the stream slots it gave
+    back and the window counts it deferred. The next `count_then_get` that goes to Redis
+    carries them, else a sender thread (a greenlet under gevent) sends them `delay`
+    seconds after the first was queued, or the process as it exits."""
 
-    def __init__(self, send: Callable[[list[str]], None], delay: float = RELEASE_DELAY) -> None:
+    def __init__(
+        self,
+        send: Callable[[list[str], dict[str, list[int]]], None],
+        delay: float = RELEASE_DELAY,
+    ) -> None:
         self._send = send
         self._delay = delay
         self._lock = threading.Lock()
-        self._keys: list[str] = []
+        self._releases: list[str] = []
+        self._counts: dict[str, list[int]] = {}  # key -> [amount, timeout]
         self._queued = threading.Event()
         self._pid = 0  # the process whose sender runs
 
-    def add(self, key: str) -> None:
+    def release(self, key: str) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked child: its own sender
-                self._pid, self._keys = os.getpid(), []
-                threading.Thread(target=self._sender, name="redis-releases", daemon=True).start()
-                atexit.register(self._send_queued)  # a worker stopping sends what it holds
-            self._keys.append(key)
+            self._own()
+            self._releases.append(key)
         self._queued.set()
 
-    def take(self) -> list[str]:
+    def count(self, key: str, timeout: int) -> None:
+        with self._lock:
+            self._own()
+            self._counts.setdefault(key, [0, timeout])[0] += 1
+        self._queued.set()
+
+    def counted(self, key: str) -> int:
+        """This process's counts of `key` not sent yet."""
+        pending = self._counts.get(key)
+        return pending[0] if pending is not None and self._pid == os.getpid() else 0
+
+    def _own(self) -> None:
+        if self._pid != os.getpid():  # first use, or a forked child: its own sender
+            self._pid, self._releases, self._counts = os.getpid(), [], {}
+            threading.Thread(target=self._sender, name="redis-pending", daemon=True).start()
+            atexit.register(self._send_queued)  # a worker stopping sends what it holds
+
+    def take(self) -> tuple[list[str], dict[str, list[int]]]:
         with self._lock:
             if self._pid != os.getpid():
-                return []  # queued by the parent, which sends them
-            keys, self._keys = self._keys, []
-        return keys
+                return [], {}  # queued by the parent, which sends them
+            taken = self._releases, self._counts
+            self._releases, self._counts = [], {}
+        return taken
 
     def _sender(self) -> None:
         while True:
@@ -186,12 +234,17 @@ class _Releases:
             self._send_queued()
 
     def _send_queued(self) -> None:
-        if keys := self.take():
+        releases, counts = self.take()
+        if releases or counts:
             try:
-                # Dropped while Redis is unreachable: the lease frees them.
-                _unless_unreachable(lambda: self._send(keys), None)
+                # Dropped while Redis is unreachable: the lease frees the slots.
+                _unless_unreachable(lambda: self._send(releases, counts), None)
             except Exception:  # the sender goes on
-                logger.exception("Could not give back %s stream slots", len(keys))
+                logger.exception(
+                    "Could not send %s stream slot releases and %s window counts",
+                    len(releases),
+                    sum(amount for amount, _ in counts.values()),
+                )
 
 
 # Redis not answering, as opposed to answering with an error (which is raised).
@@ -233,10 +286,93 @@ def _unless_unreachable(call: Callable[[], Any], fallback: Any) -> Any:
         return fallback
 
 
-# One client per (server, options) per process: redis.Redis is thread-safe, its pool
-# hands each thread a connection, and it resets itself in a forked child.
-_clients: dict[tuple[str, str], Any] = {}
-_clients_lock = threading.Lock()
+_MISSING = object()  # an entry Redis did not have, in `_Server.copies`
+
+
+class _Server:
+    """One process's client for one Redis server, and what the process keeps about it:
+    its counts and releases not sent yet, the window totals Redis last answered and
+    copies of the entries last read for an admission."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.script = client.register_script(_COUNT_THEN_GET)
+        self.pending = _Pending(self._send_pending)
+        self.totals: dict[str, tuple[int, float]] = {}  # window -> (total, expires at)
+        self.copies: dict[str, tuple[Any, float]] = {}  # entry -> (value, read at)
+
+    def _send_pending(self, releases: list[str], counts: dict[str, list[int]]) -> None:
+        self.run(releases, counts, [], [], [])
+
+    def run(
+        self,
+        releases: list[str],
+        deferred: dict[str, list[int]],
+        counts: list[Count],
+        counter_keys: list[str],
+        keys: list[str],
+    ) -> tuple[list[int], list]:
+        args: list[int] = [len(releases), len(deferred)]
+        for amount, timeout in deferred.values():
+            args += [amount, max(1, int(timeout))]
+        for count in counts:
+            limit = -1 if count.limit is None else int(count.limit)
+            args += [max(1, int(count.timeout)), limit, int(count.lease)]
+        reached, values, totals = self.script(
+            keys=releases + list(deferred) + counter_keys + keys, args=args
+        )
+        now = time.monotonic()
+        if len(self.totals) > MAX_TOTALS:
+            self.totals.clear()
+        for (key, (_, timeout)), total in zip(deferred.items(), totals, strict=True):
+            self.totals[key] = (int(total), now + timeout)
+        for count, key, value in zip(counts, counter_keys, reached, strict=False):
+            if not count.lease:
+                self.totals[key] = (int(value), now + count.timeout)
+        return [int(value) for value in reached], values
+
+    def defer(
+        self, counts: list[Count], counter_keys: list[str], keys: list[str]
+    ) -> tuple[list[int], dict] | None:
+        """The counts queued and their estimates, with the entries' copies; None when a
+        count or an entry needs Redis now."""
+        now = time.monotonic()
+        copies = [self.copies.get(key) for key in keys]
+        if any(copy is None or now - copy[1] > ENTRY_TTL for copy in copies):
+            return None
+        reached = []
+        for count, key in zip(counts, counter_keys, strict=True):
+            if count.lease or count.limit is None or count.limit < DEFER_MIN_LIMIT:
+                return None
+            total, expires = self.totals.get(key, (0, now))
+            estimate = (total if expires > now else 0) + self.pending.counted(key) + 1
+            if estimate > count.limit // 2:
+                return None
+            reached.append(estimate)
+        for count, key in zip(counts, counter_keys, strict=True):
+            self.pending.count(key, count.timeout)
+        values = [copy[0] for copy in copies if copy is not None]
+        return reached, {k: v for k, v in zip(keys, values, strict=True) if v is not _MISSING}
+
+    def keep_copies(self, found: dict, keys: list[str]) -> None:
+        if len(self.copies) > MAX_COPIES:
+            self.copies.clear()
+        now = time.monotonic()
+        for key in keys:
+            self.copies[key] = (found.get(key, _MISSING), now)
+
+    def forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self.copies.pop(key, None)
+
+
+MAX_TOTALS = 100_000  # window totals one process keeps (then it starts over) ...
+MAX_COPIES = 10_000  # ... and entry copies
+
+# One per (server, options) per process: redis.Redis is thread-safe, its pool hands
+# each thread a connection, and it resets itself in a forked child.
+_servers: dict[tuple[str, str], _Server] = {}
+_servers_lock = threading.Lock()
 
 
 # Connections one process may open to Redis. redis-py's pool allows 100 and then
@@ -252,47 +388,44 @@ class RedisCacheClient(django_redis.RedisCacheClient):
         super().__init__(servers, **options)
 
     def get_client(self, key: str | None = None, *, write: bool = False) -> Any:
+        return self.server(write).client
+
+    def server(self, write: bool = True) -> _Server:
         index = self._get_connection_pool_index(write)
         try:
             return self._shared[index]
         except (AttributeError, KeyError):
             pass
-        server = self._servers[index]
-        shared_key = (server, repr(sorted(self._pool_options.items())))
-        with _clients_lock:
-            client = _clients.get(shared_key)
-            if client is None:
-                pool = self._pool_class.from_url(server, **self._pool_options)
-                client = self._client(connection_pool=pool)
-                client.lms_scripts = {
-                    "count_then_get": client.register_script(_COUNT_THEN_GET),
-                    "uncount": client.register_script(_UNCOUNT),
-                }
-                uncount = client.lms_scripts["uncount"]
-                client.lms_releases = _Releases(lambda keys: uncount(keys=keys))
-                _clients[shared_key] = client
-        self.__dict__.setdefault("_shared", {})[index] = client
-        return client
+        address = self._servers[index]
+        shared_key = (address, repr(sorted(self._pool_options.items())))
+        with _servers_lock:
+            server = _servers.get(shared_key)
+            if server is None:
+                pool = self._pool_class.from_url(address, **self._pool_options)
+                server = _servers[shared_key] = _Server(self._client(connection_pool=pool))
+        self.__dict__.setdefault("_shared", {})[index] = server
+        return server
 
     def uncount(self, key: str) -> None:
-        self.get_client(key, write=True).lms_releases.add(key)
+        self.server().pending.release(key)
 
     def count_then_get(
-        self, counts: list[Count], counter_keys: list[str], keys: list[str]
+        self, counts: list[Count], counter_keys: list[str], keys: list[str], may_defer: bool
     ) -> tuple[list[int], dict]:
-        client = self.get_client(None, write=True)
-        released = client.lms_releases.take()
-        args: list[int] = [len(released)]
-        for count in counts:
-            limit = -1 if count.limit is None else int(count.limit)
-            args += [max(1, int(count.timeout)), limit, int(count.lease)]
-        reached, values = client.lms_scripts["count_then_get"](
-            keys=released + counter_keys + keys, args=args
-        )
-        # `values` is empty when a count passed its limit.
+        server = self.server()
+        if may_defer and (deferred := server.defer(counts, counter_keys, keys)) is not None:
+            return deferred
+        releases, pending = server.pending.take()
+        reached, values = server.run(releases, pending, counts, counter_keys, keys)
+        if len(values) < len(keys):  # a count passed its limit: nothing read
+            return reached, {}
         loads = self._serializer.loads
-        found = {k: loads(v) for k, v in zip(keys, values, strict=False) if v is not None}
-        return [int(value) for value in reached], found
+        found = {k: loads(v) for k, v in zip(keys, values, strict=True) if v is not None}
+        server.keep_copies(found, keys)
+        return reached, found
+
+    def forget(self, keys: list[str]) -> None:
+        self.server().forget(keys)
 
 
 class RedisCache(django_redis.RedisCache):
@@ -316,13 +449,15 @@ class RedisCache(django_redis.RedisCache):
         time.sleep(RELEASES_SETTLED)
         return True
 
-    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+    def count_then_get(
+        self, counts: list[Count], keys: list[str], *, may_defer: bool = False
+    ) -> tuple[list[int], dict]:
         """As `Counters.count_then_get`; each count 0 (none counted) while Redis is
         unreachable."""
         counter_keys = [self.make_key(count.key) for count in counts]
         key_map = {self.make_key(key): key for key in keys}
         reached, found = _unless_unreachable(
-            lambda: self._cache.count_then_get(counts, counter_keys, list(key_map)),
+            lambda: self._cache.count_then_get(counts, counter_keys, list(key_map), may_defer),
             ([0] * len(counts), {}),
         )
         return reached, {key_map[key]: value for key, value in found.items()}
@@ -340,17 +475,21 @@ class RedisCache(django_redis.RedisCache):
     def has_key(self, key: Any, version: Any = None) -> bool:
         return _unless_unreachable(partial(super().has_key, key, version), False)
 
+    # A write drops this process's copy of the entry (`count_then_get(may_defer=True)`).
     def set(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
     ) -> None:
+        self._forget([key], version)
         _unless_unreachable(partial(super().set, key, value, timeout, version), None)
 
     def set_many(self, data: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None) -> list:
+        self._forget(list(data), version)
         return _unless_unreachable(partial(super().set_many, data, timeout, version), [])
 
     def add(
         self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
     ) -> bool:
+        self._forget([key], version)
         # As stored: whoever takes a lock in the cache goes on (the DCS login's).
         return _unless_unreachable(partial(super().add, key, value, timeout, version), True)
 
@@ -358,13 +497,25 @@ class RedisCache(django_redis.RedisCache):
         return _unless_unreachable(partial(super().touch, key, timeout, version), False)
 
     def delete(self, key: Any, version: Any = None) -> bool:
+        self._forget([key], version)
         return _unless_unreachable(partial(super().delete, key, version), False)
 
     def delete_many(self, keys: Any, version: Any = None) -> None:
+        self._forget(list(keys), version)
         _unless_unreachable(partial(super().delete_many, keys, version), None)
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> int:
+        self._forget([key], version)
         return _unless_unreachable(partial(super().incr, key, delta, version), delta)
+
+    def clear(self) -> bool:
+        server = self._cache.server()
+        server.copies.clear()
+        server.totals.clear()
+        return super().clear()
+
+    def _forget(self, keys: list[Any], version: Any) -> None:
+        self._cache.forget([self.make_key(key, version=version) for key in keys])
 
 
 # --- local memory -----------------------------------------------------------------
@@ -423,7 +574,9 @@ class LocMemCache(locmem.LocMemCache):
             entry[0], entry[1] = value, now + timeout
             return int(value)
 
-    def count_then_get(self, counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+    def count_then_get(
+        self, counts: list[Count], keys: list[str], *, may_defer: bool = False
+    ) -> tuple[list[int], dict]:
         return count_each(counts, keys, self._count_one, self.get_many)
 
     def _count_one(self, count: Count) -> int:

@@ -3,9 +3,10 @@
 The counters are atomic with the cache backends of `lms.cache` (the shipped ones,
 `Counters`), and a media request's whole admission (its rate window, its stream
 slot and the cache entries its answer decides on) costs one round trip
-(`admit_media`), which also carries the slots this process gave back since. Any
-other Django backend falls back to add/incr/touch/decr and get_many, which cost
-more trips.
+(`admit_media`), which also carries the slots this process gave back since; an
+offloaded one, far from its user's rate limit, none of its own (counted a moment
+later, with the next: `lms.cache`). Any other Django backend falls back to
+add/incr/touch/decr and get_many, which cost more trips.
 """
 
 import contextlib
@@ -32,11 +33,13 @@ def _counters() -> Counters | None:
     return backend if _has_counters(type(backend)) else None
 
 
-def count_then_get(counts: list[Count], keys: list[str]) -> tuple[list[int], dict]:
+def count_then_get(
+    counts: list[Count], keys: list[str], *, may_defer: bool = False
+) -> tuple[list[int], dict]:
     """`Counters.count_then_get` on the default cache: one round trip with the shipped
-    backends."""
+    backends, none for a deferred one (`may_defer`)."""
     if (counters := _counters()) is not None:
-        return counters.count_then_get(counts, keys)
+        return counters.count_then_get(counts, keys, may_defer=may_defer)
     return count_each(counts, keys, _increment, cache.get_many)
 
 
@@ -153,7 +156,8 @@ def admit_media(
     the throttle's `window` (429), then the stream `slot` (429; not taken when the
     window refused), then the cache entries `keys` its answer decides on."""
     counts = [count for count in (window and window.count, slot) if count is not None]
-    reached, found = count_then_get(counts, keys)
+    # Without a slot (an offloaded body), Redis may count the window a moment later.
+    reached, found = count_then_get(counts, keys, may_defer=slot is None)
     if window is not None and reached[0] > window.count.limit:
         raise Throttled(wait=window.wait)
     if slot is None:

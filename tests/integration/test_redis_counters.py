@@ -9,7 +9,7 @@ import pytest
 import redis
 from django.core.cache import caches
 
-from lms.cache import RELEASE_DELAY, Count, _Releases
+from lms.cache import DEFER_MIN_LIMIT, ENTRY_TTL, RELEASE_DELAY, Count, _Pending
 from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
 from tests.wire import eventually
 
@@ -21,18 +21,16 @@ USERS = 1_000
 @pytest.fixture
 def redis_cache(settings, redis_url):
     settings.CACHES = {"default": {"BACKEND": "lms.cache.RedisCache", "LOCATION": redis_url}}
-    server = redis.Redis.from_url(redis_url)
-    server.flushdb()
+    caches["default"].clear()  # this process's copies and window totals too
     yield caches["default"]
-    server.flushdb()
+    caches["default"].clear()
 
 
 def test_each_counter_call_is_one_round_trip(redis_cache, redis_url, monkeypatch):
     redis_cache.count("warm", 60)  # loads the scripts once per server
-    client = redis_cache._cache.get_client(write=True)
+    server = redis_cache._cache.server()
     # No release goes by itself during this test: each rides on the next admission.
-    uncount = client.lms_scripts["uncount"]
-    monkeypatch.setattr(client, "lms_releases", _Releases(lambda keys: uncount(keys=keys), 60))
+    monkeypatch.setattr(server, "pending", _Pending(server._send_pending, 60))
     replies = []
     original = redis.connection.Connection.read_response
 
@@ -60,6 +58,80 @@ def test_a_release_no_admission_takes_goes_by_itself(redis_cache, redis_url):
     slot.release()
     assert eventually(lambda: not server.exists(key), within=5, every=0.01)
     assert time.monotonic() - started >= RELEASE_DELAY
+
+
+@pytest.fixture
+def scripts_sent(redis_cache, monkeypatch):
+    """The arguments of each script this process sends to Redis; queued counts and
+    releases go only with the next script (none by itself)."""
+    server = redis_cache._cache.server()
+    monkeypatch.setattr(server, "pending", _Pending(server._send_pending, 60))
+    sent = []
+    script = server.script
+
+    def counted(keys, args):
+        sent.append(args)
+        return script(keys=keys, args=args)
+
+    monkeypatch.setattr(server, "script", counted)
+    return sent
+
+
+def admit(window: Count, keys: list[str]) -> tuple[list[int], dict]:
+    """An offloaded request's admission: a window, no slot."""
+    return count_then_get([window], keys, may_defer=True)
+
+
+def test_a_window_far_from_its_limit_is_counted_without_a_round_trip(
+    redis_cache, redis_url, scripts_sent
+):
+    redis_cache.set("info", "size and ETag")
+    window = Count("window", 60, limit=DEFER_MIN_LIMIT)
+    found = {"info": "size and ETag"}
+    assert admit(window, ["info", "absent"]) == ([1], found)  # nothing copied yet: Redis
+    assert len(scripts_sent) == 1
+    assert [admit(window, ["info", "absent"]) for _ in range(10)] == [
+        ([n], found) for n in range(2, 12)
+    ]
+    assert len(scripts_sent) == 1  # counted in the process, entries from its copies
+    assert count_then_get([window], []) == ([12], {})  # the next script carries them
+    assert scripts_sent[-1][:4] == [0, 1, 10, 60]  # no releases; 10 counts of one window
+    assert int(redis.Redis.from_url(redis_url).get(redis_cache.make_key("window"))) == 12
+
+
+def test_past_half_its_limit_a_window_is_counted_at_once(redis_cache, scripts_sent):
+    half = DEFER_MIN_LIMIT // 2
+    window = Count("window", 60, limit=DEFER_MIN_LIMIT)
+    assert [admit(window, ["info"])[0][0] for _ in range(half + 5)] == list(range(1, half + 6))
+    assert len(scripts_sent) == 1 + 5  # the first (nothing copied yet), then each past half
+    small = Count("small", 60, limit=DEFER_MIN_LIMIT - 1)  # a small limit is always exact
+    assert [admit(small, ["info"])[0][0] for _ in range(3)] == [1, 2, 3]
+    assert len(scripts_sent) == 6 + 3
+
+
+def test_a_copy_is_used_only_while_fresh_and_unwritten(redis_cache, redis_url, scripts_sent):
+    window = Count("window", 60, limit=DEFER_MIN_LIMIT)
+    redis_cache.set("info", "old")
+    assert admit(window, ["info"])[1] == {"info": "old"}
+    assert admit(window, ["info"])[1] == {"info": "old"}
+    assert len(scripts_sent) == 1
+    redis_cache.set("info", "new")  # this process's write drops its copy
+    assert admit(window, ["info"])[1] == {"info": "new"}
+    assert len(scripts_sent) == 2
+    other_process = redis.Redis.from_url(redis_url)
+    other_process.set(redis_cache.make_key("info"), redis_cache._cache._serializer.dumps("newer"))
+    time.sleep(ENTRY_TTL)  # another process's write is read once the copy is this old
+    assert admit(window, ["info"])[1] == {"info": "newer"}
+    assert len(scripts_sent) == 3
+
+
+def test_deferred_counts_no_admission_takes_go_by_themselves(redis_cache, redis_url):
+    window = Count("window", 60, limit=DEFER_MIN_LIMIT)
+    for _ in range(4):
+        admit(window, [])
+    server, key = redis.Redis.from_url(redis_url), redis_cache.make_key("window")
+    assert eventually(lambda: server.get(key) == b"4", within=5, every=0.01)
+    assert 0 < server.ttl(key) <= 60
 
 
 @pytest.fixture(params=["lms.cache.RedisCache", "lms.cache.LocMemCache", "locmem"])
@@ -154,9 +226,8 @@ def test_released_slots_leave_no_key_behind(redis_cache, redis_url):
 
 def test_a_slot_given_back_in_another_process_never_refuses(redis_cache):
     slots = [acquire_stream_slot(6, 2, 600) for _ in range(2)]
-    uncount = redis_cache._cache.get_client(write=True).lms_scripts["uncount"]
-    other_process = _Releases(lambda keys: uncount(keys=keys))
-    other_process.add(redis_cache.make_key(slots[0].key))  # its stream ended, not yet sent
+    other_process = _Pending(redis_cache._cache.server()._send_pending)
+    other_process.release(redis_cache.make_key(slots[0].key))  # its stream ended, not yet sent
     assert acquire_stream_slot(6, 2, 600).key  # asked again once it is in
     with pytest.raises(TooManyStreams):
         acquire_stream_slot(6, 2, 600)

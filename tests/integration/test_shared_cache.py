@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from tests import media
-from tests.conftest import lms_with
+from tests.conftest import lms_with, offload_with
 from tests.factories import bearer, student_with_book
 from tests.wire import fetch_raw, media_path
 
@@ -85,6 +85,14 @@ def commands_sent(redis_url: str, action) -> list[list[str]]:
     return seen
 
 
+def script_arguments(words: list[str]) -> tuple[int, int]:
+    """`EVALSHA sha numkeys keys... args...` of lms.cache's script: the releases it
+    carries and the counters it counts (none: queued releases and counts sent alone)."""
+    args = words[3 + int(words[2]) :]
+    deferred = int(args[1])
+    return int(args[0]), (len(args) - 2 - 2 * deferred) // 3
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_seek_costs_one_cache_round_trip(two_workers, dcs, redis_url):
     """A seek's admission (the throttle's window, the stream slot, the breaker with the
@@ -110,12 +118,51 @@ def test_a_warm_seek_costs_one_cache_round_trip(two_workers, dcs, redis_url):
     sent = commands_sent(redis_url, seeks)
     player.close()
     assert {words[0] for words in sent} == {"EVALSHA"}
-    # EVALSHA sha numkeys keys... args...: an admission's first argument is the number
-    # of releases it carries; a release sent by itself has no argument.
-    admissions = [int(words[3 + int(words[2])]) for words in sent if len(words) > 3 + int(words[2])]
-    alone = [int(words[2]) for words in sent if len(words) == 3 + int(words[2])]
+    scripts = [script_arguments(words) for words in sent]
+    admissions = [releases for releases, counters in scripts if counters]
+    alone = [releases for releases, counters in scripts if not counters]
     assert len(admissions) == SEEKS
     assert sum(admissions) + sum(alone) == SEEKS  # every slot given back, once
     # A release goes by itself only when no admission came within RELEASE_DELAY: the
     # last one, and any after a stall of 20 ms between two seeks (a loaded CI machine).
     assert 1 <= len(alone) <= SEEKS // 3
+
+
+@pytest.fixture(scope="module")
+def offload_two_workers(django_db_setup, dcs_server, redis_url, tmp_path_factory):
+    yield from offload_with(
+        dcs_server, tmp_path_factory, "redis-offload", workers=2, CACHE_URL=redis_url
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offloaded_seeks_are_counted_in_batches(offload_two_workers, redis_url):
+    """An offloaded range holds no slot: while its user is far from the rate limit, a
+    worker counts the window itself and sends the counts with its next script (or 20 ms
+    later), and decides on the entries it read from Redis a moment ago. Every seek is
+    still counted, once."""
+    seeks = 40
+    user, book = student_with_book()
+    path, headers = media_path(book, "data/random-1m.bin"), bearer(user)
+    for _ in range(8):  # both workers: DCS token, object size, scripts loaded
+        fetch_raw(offload_two_workers, "GET", path, {**headers, "Range": "bytes=0-1"})
+    url = urlsplit(offload_two_workers.base_url)
+    player = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+
+    def play() -> None:
+        for offset in range(0, seeks * 1000, 1000):
+            player.request(
+                "GET", path, headers={**headers, "Range": f"bytes={offset}-{offset + 99}"}
+            )
+            response = player.getresponse()
+            assert (response.status, response.read()) == (206, SOURCE[offset : offset + 100])
+        time.sleep(0.5)  # the last counts go by themselves
+
+    sent = commands_sent(redis_url, play)
+    player.close()
+    scripts = [script_arguments(words) for words in sent if words[0] == "EVALSHA"]
+    admissions = [releases for releases, counters in scripts if counters]
+    assert len(admissions) <= seeks // 2
+    server = redis.Redis.from_url(redis_url)
+    windows = server.keys(f"*throttle_media_{user.pk}:*")
+    assert sum(int(server.get(key)) for key in windows) == 8 + seeks

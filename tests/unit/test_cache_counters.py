@@ -13,7 +13,7 @@ import redis
 from django.core.cache import caches
 
 from lms import cache as cache_module
-from lms.cache import Count, LocMemCache, _Releases
+from lms.cache import Count, LocMemCache, _Pending
 from local_servers import free_port
 from media_proxy import throttling
 from media_proxy.throttling import MediaRateThrottle, TooManyStreams, acquire_stream_slot
@@ -135,6 +135,14 @@ def test_expired_counters_are_swept(small_cache):
     assert list(small_cache._counters) == [small_cache.make_key("window:new")]
 
 
+def test_local_memory_counts_at_once_even_when_it_may_defer(small_cache):
+    """Deferring saves Redis's round trip; local memory has none to save."""
+    window = Count("window", 60, limit=1000)
+    counted = [throttling.count_then_get([window], [], may_defer=True)[0][0] for _ in range(3)]
+    assert counted == [1, 2, 3]
+    assert small_cache.counter("window") == 3
+
+
 def test_other_backends_fall_back_to_djangos_calls(settings):
     settings.CACHES = {
         "default": {
@@ -152,55 +160,64 @@ def test_other_backends_fall_back_to_djangos_calls(settings):
     caches["default"].clear()
 
 
-def test_queued_releases_are_taken_once_in_order_or_sent_after_the_delay():
+def test_queued_releases_and_counts_are_taken_once_or_sent_after_the_delay():
     sent = []
-    releases = _Releases(sent.append, delay=0.2)
-    releases.add("a")
-    releases.add("b")
-    assert releases.take() == ["a", "b"]  # an admission carries them ...
-    assert releases.take() == []
-    releases.add("c")
-    assert eventually(lambda: sent, within=5) == [["c"]]  # ... else they go by themselves
-    assert releases.take() == []
+    pending = _Pending(lambda releases, counts: sent.append((releases, counts)), delay=0.2)
+    pending.release("a")
+    pending.release("b")
+    pending.count("window", 60)
+    pending.count("window", 60)
+    assert pending.counted("window") == 2
+    assert pending.take() == (["a", "b"], {"window": [2, 60]})  # an admission carries them ...
+    assert pending.take() == ([], {})
+    assert pending.counted("window") == 0
+    pending.release("c")
+    assert eventually(lambda: sent, within=5) == [(["c"], {})]  # ... else they go by themselves
+    assert pending.take() == ([], {})
 
 
-def test_a_forked_child_leaves_its_parents_releases_to_the_parent():
+def test_a_forked_child_leaves_its_parents_queue_to_the_parent():
     sent = []
-    releases = _Releases(sent.append, delay=0.2)
-    releases.add("parent's")
-    releases._pid = -1  # what a forked child sees: the queue and its sender are its parent's
-    assert releases.take() == []
-    releases.add("child's")
-    assert eventually(lambda: sent, within=5) == [["child's"]]
+    pending = _Pending(lambda releases, counts: sent.append((releases, counts)), delay=0.2)
+    pending.release("parent's")
+    pending.count("parent's window", 60)
+    pending._pid = -1  # what a forked child sees: the queue and its sender are its parent's
+    assert pending.take() == ([], {})
+    assert pending.counted("parent's window") == 0
+    pending.count("child's window", 60)
+    assert eventually(lambda: sent, within=5) == [([], {"child's window": [1, 60]})]
 
 
-def test_a_release_that_fails_is_logged_and_the_sender_goes_on(caplog):
+def test_a_send_that_fails_is_logged_and_the_sender_goes_on(caplog):
     sent = []
 
-    def send(keys):
+    def send(releases, counts):
         if not sent:
             sent.append("failed")
             raise RuntimeError("NOSCRIPT, OOM, ...")
-        sent.append(keys)
+        sent.append(releases)
 
-    releases = _Releases(send, delay=0.01)
-    releases.add("lost")
-    assert eventually(lambda: "Could not give back 1 stream slots" in caplog.text, within=5)
-    releases.add("next")
+    pending = _Pending(send, delay=0.01)
+    pending.release("lost")
+    pending.count("window", 60)
+    text = "Could not send 1 stream slot releases and 1 window counts"
+    assert eventually(lambda: text in caplog.text, within=5)
+    pending.release("next")
     assert eventually(lambda: sent == ["failed", ["next"]], within=5)
 
 
-def test_releases_still_queued_when_the_process_exits_are_sent():
+def test_what_is_still_queued_when_the_process_exits_is_sent():
     script = (
-        "from lms.cache import _Releases\n"
-        "releases = _Releases(lambda keys: print('sent', keys), delay=60)\n"
-        "releases.add('a')\n"
-        "releases.add('b')\n"
+        "from lms.cache import _Pending\n"
+        "pending = _Pending(lambda releases, counts: print('sent', releases, counts), delay=60)\n"
+        "pending.release('a')\n"
+        "pending.release('b')\n"
+        "pending.count('w', 60)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout == "sent ['a', 'b']\n"
+    assert done.stdout == "sent ['a', 'b'] {'w': [1, 60]}\n"
 
 
 @pytest.fixture
