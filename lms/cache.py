@@ -366,7 +366,7 @@ class _Server:
             self.copies.pop(key, None)
 
 
-MAX_TOTALS = 100_000  # window totals one process keeps (then it starts over) ...
+MAX_TOTALS = 20_000  # window totals one process keeps (then it starts over) ...
 MAX_COPIES = 10_000  # ... and entry copies
 
 # One per (server, options) per process: redis.Redis is thread-safe, its pool hands

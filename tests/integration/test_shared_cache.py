@@ -85,6 +85,19 @@ def commands_sent(redis_url: str, action) -> list[list[str]]:
     return seen
 
 
+def seek_on_one_connection(lms, path: str, headers: dict, seeks: int = SEEKS) -> None:
+    """A player seeking `seeks` times on one keep-alive connection, every byte checked;
+    then half a second for what its workers send to Redis after the last."""
+    url = urlsplit(lms.base_url)
+    player = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    for offset in range(0, seeks * 1000, 1000):
+        player.request("GET", path, headers={**headers, "Range": f"bytes={offset}-{offset + 99}"})
+        response = player.getresponse()
+        assert (response.status, response.read()) == (206, SOURCE[offset : offset + 100])
+    player.close()
+    time.sleep(0.5)
+
+
 def script_arguments(words: list[str]) -> tuple[int, int]:
     """`EVALSHA sha numkeys keys... args...` of lms.cache's script: the releases it
     carries and the counters it counts (none: queued releases and counts sent alone)."""
@@ -103,20 +116,8 @@ def test_a_warm_seek_costs_one_cache_round_trip(two_workers, dcs, redis_url):
     for _ in range(8):  # both workers: DCS token, object size, scripts loaded, connections open
         fetch_raw(two_workers, "GET", path, {**headers, "Range": "bytes=0-1"})
     time.sleep(0.5)  # their slots given back
-    url = urlsplit(two_workers.base_url)
-    player = http.client.HTTPConnection(url.hostname, url.port, timeout=10)  # one worker
-
-    def seeks() -> None:
-        for offset in range(0, SEEKS * 1000, 1000):
-            player.request(
-                "GET", path, headers={**headers, "Range": f"bytes={offset}-{offset + 99}"}
-            )
-            response = player.getresponse()
-            assert (response.status, response.read()) == (206, SOURCE[offset : offset + 100])
-        time.sleep(0.5)  # the last slot goes back by itself
-
-    sent = commands_sent(redis_url, seeks)
-    player.close()
+    # One connection: one worker. The last slot goes back by itself.
+    sent = commands_sent(redis_url, lambda: seek_on_one_connection(two_workers, path, headers))
     assert {words[0] for words in sent} == {"EVALSHA"}
     scripts = [script_arguments(words) for words in sent]
     admissions = [releases for releases, counters in scripts if counters]
@@ -146,20 +147,10 @@ def test_offloaded_seeks_are_counted_in_batches(offload_two_workers, redis_url):
     path, headers = media_path(book, "data/random-1m.bin"), bearer(user)
     for _ in range(8):  # both workers: DCS token, object size, scripts loaded
         fetch_raw(offload_two_workers, "GET", path, {**headers, "Range": "bytes=0-1"})
-    url = urlsplit(offload_two_workers.base_url)
-    player = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-
-    def play() -> None:
-        for offset in range(0, seeks * 1000, 1000):
-            player.request(
-                "GET", path, headers={**headers, "Range": f"bytes={offset}-{offset + 99}"}
-            )
-            response = player.getresponse()
-            assert (response.status, response.read()) == (206, SOURCE[offset : offset + 100])
-        time.sleep(0.5)  # the last counts go by themselves
-
-    sent = commands_sent(redis_url, play)
-    player.close()
+    # The last counts go by themselves.
+    sent = commands_sent(
+        redis_url, lambda: seek_on_one_connection(offload_two_workers, path, headers, seeks)
+    )
     scripts = [script_arguments(words) for words in sent if words[0] == "EVALSHA"]
     admissions = [releases for releases, counters in scripts if counters]
     assert len(admissions) <= seeks // 2
