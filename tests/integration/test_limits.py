@@ -6,7 +6,8 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import lms_with
+from lms.cache import DEFER_MIN_LIMIT
+from tests.conftest import lms_with, offload_with
 from tests.factories import assign, bearer, make_user, student_with_book
 from tests.wire import eventually, media_path, open_player
 
@@ -54,6 +55,36 @@ def test_media_requests_per_user_are_throttled_with_retry_after(fresh_limits):
     assert [response.status_code for response in refused] == [403] * (RATE + 1)
     assign(book, user=other)
     assert requests.get(url, headers=bearer(other), timeout=10).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def offload_limited(django_db_setup, dcs_server, redis_url, tmp_path_factory):
+    """Offload mode, two workers, a rate whose first half is counted in batches."""
+    yield from offload_with(
+        dcs_server,
+        tmp_path_factory,
+        "offload-limits",
+        workers=2,
+        CACHE_URL=redis_url,
+        MEDIA_THROTTLE_RATE=f"{DEFER_MIN_LIMIT}/min",
+    )
+
+
+def test_offloaded_requests_counted_in_batches_are_still_throttled(
+    offload_limited, redis_url, transactional_db, dcs
+):
+    """Under half the rate, offloaded ranges are counted a moment after they are
+    answered; the request past the limit is refused all the same."""
+    redis.Redis.from_url(redis_url).flushdb()
+    user, book = student_with_book()
+    url = offload_limited.url(media_path(book, "data/hello.txt"))
+    with requests.Session() as client:  # one connection to nginx, either worker behind it
+        ranged = {**bearer(user), "Range": "bytes=0-4"}
+        answers = [client.get(url, headers=ranged, timeout=10) for _ in range(DEFER_MIN_LIMIT)]
+        assert [(a.status_code, a.content) for a in answers] == [(206, b"hello")] * len(answers)
+        throttled = client.get(url, headers=ranged, timeout=10)
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
 
 
 def test_concurrent_streams_per_user_are_capped(fresh_limits):
