@@ -9,6 +9,7 @@ import pytest
 import redis
 from django.core.cache import caches
 
+from lms import cache as cache_module
 from lms.cache import DEFER_MIN_LIMIT, ENTRY_TTL, RELEASE_DELAY, Count, _Pending
 from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
 from tests.wire import eventually
@@ -123,6 +124,16 @@ def test_a_copy_is_used_only_while_fresh_and_unwritten(redis_cache, redis_url, s
     time.sleep(ENTRY_TTL)  # another process's write is read once the copy is this old
     assert admit(window, ["info"])[1] == {"info": "newer"}
     assert len(scripts_sent) == 3
+
+
+def test_a_process_keeps_a_bounded_number_of_totals_and_copies(redis_cache, monkeypatch):
+    monkeypatch.setattr(cache_module, "MAX_TOTALS", 3)
+    monkeypatch.setattr(cache_module, "MAX_COPIES", 3)
+    for user in range(10):
+        count_then_get([Count(f"window:{user}", 60, limit=1000)], [f"info:{user}"])
+    server = redis_cache._cache.server()
+    assert len(server.totals) <= 4
+    assert len(server.copies) <= 4
 
 
 def test_deferred_counts_no_admission_takes_go_by_themselves(redis_cache, redis_url):
