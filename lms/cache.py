@@ -110,24 +110,19 @@ class Counters(Protocol):
 
 # --- Redis ------------------------------------------------------------------------
 
-# A release: DECR, and a counter at zero dropped; a missing counter (its lease expired)
-# stays missing.
-_UNCOUNT_FUNCTION = """
+# KEYS: the releases, the deferred window counts, the counters, then the entries to
+# read. ARGV: the number of releases and of deferred counts, then per deferred count
+# its amount and timeout, then per counter its timeout, its limit (-1: none) and 1 for
+# a lease. A release is a DECR, and a counter at zero dropped; a missing counter (its
+# lease expired) stays missing. A window's expiry is set only when it has none (EXPIRE
+# NX, on any Redis version); a lease over its limit is taken back, else renewed.
+# Returns the counts reached, the entries, and the deferred windows' totals.
+_COUNT_THEN_GET = """
 local function uncount(key)
   if redis.call('EXISTS', key) == 1 and redis.call('DECR', key) <= 0 then
     redis.call('DEL', key)
   end
 end
-"""
-# KEYS: the releases, the deferred window counts, the counters, then the entries to
-# read. ARGV: the number of releases and of deferred counts, then per deferred count
-# its amount and timeout, then per counter its timeout, its limit (-1: none) and 1 for
-# a lease. A window's expiry is set only when it has none (EXPIRE NX, on any Redis
-# version); a lease over its limit is taken back, else renewed. Returns the counts
-# reached, the entries, and the deferred windows' totals.
-_COUNT_THEN_GET = (
-    _UNCOUNT_FUNCTION
-    + """
 local released, deferred = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, released do uncount(KEYS[i]) end
 local totals = {}
@@ -159,7 +154,7 @@ end
 if #KEYS == first_key + n then return {counts, {}, totals} end
 return {counts, redis.call('MGET', unpack(KEYS, first_key + n + 1)), totals}
 """
-)
+
 # How long a release or a deferred count may wait for an admission to ride on
 # (seconds); the lease bounds a release lost with a killed process. A loaded process
 # admits far more often than this.
@@ -351,8 +346,8 @@ class _Server:
             reached.append(estimate)
         for count, key in zip(counts, counter_keys, strict=True):
             self.pending.count(key, count.timeout)
-        values = [copy[0] for copy in copies if copy is not None]
-        return reached, {k: v for k, v in zip(keys, values, strict=True) if v is not _MISSING}
+        found = {key: copy[0] for key, copy in zip(keys, copies, strict=True)}
+        return reached, {key: value for key, value in found.items() if value is not _MISSING}
 
     def keep_copies(self, found: dict, keys: list[str]) -> None:
         if len(self.copies) > MAX_COPIES:
