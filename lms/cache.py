@@ -15,13 +15,16 @@ other cache call is Django's. What is added:
   when no admission comes first: a streamed seek costs one round trip, not two. A
   slot refused is asked again once every release has had time to arrive
   (`wait_for_releases`): a stream that just ended never refuses the next.
-- Deferred window counts (`count_then_get(may_defer=True)`: an offloaded request,
-  which holds no slot): while the user is under half a limit of at least
-  `DEFER_MIN_LIMIT`, the process counts the window itself and sends the counts as it
-  sends releases, and answers with the entries it read from Redis less than
-  `ENTRY_TTL` ago (a write from this process drops its copy). An offloaded range then
-  costs no round trip of its own; past half the limit every count is made at once,
-  so the limit holds unless one user sends half of it within `RELEASE_DELAY`.
+- Deferred counts (`count_then_get(may_defer=True)`, a media request's admission):
+  while the user is under half a window's limit of at least `DEFER_MIN_LIMIT`, and
+  holds at most half a stream cap of at least `DEFER_MIN_SLOTS`, the process counts
+  the window and takes the slot itself and sends the counts as it sends releases,
+  and answers with the entries it read from Redis less than `ENTRY_TTL` ago (a write
+  from this process drops its copy). A range then costs no round trip of its own;
+  past half a limit every count is made at once, so a limit holds unless one user
+  sends half of it within `RELEASE_DELAY`. A slot given back before its count was
+  sent cancels it (neither is sent); one given back while its count is on its way
+  waits for it, or Redis would drop the release and keep the slot for its lease.
 - Redis unreachable (refused, reset, timed out: `CACHE_SOCKET_TIMEOUT`) does not take
   the LMS down: `RedisCache` answers as an empty cache that stores nothing, counts
   nothing (media limits are off) and takes every lock, and asks Redis again a second
@@ -110,13 +113,15 @@ class Counters(Protocol):
 
 # --- Redis ------------------------------------------------------------------------
 
-# KEYS: the releases, the deferred window counts, the counters, then the entries to
-# read. ARGV: the number of releases and of deferred counts, then per deferred count
-# its amount and timeout, then per counter its timeout, its limit (-1: none) and 1 for
-# a lease. A release is a DECR, and a counter at zero dropped; a missing counter (its
-# lease expired) stays missing. A window's expiry is set only when it has none (EXPIRE
-# NX, on any Redis version); a lease over its limit is taken back, else renewed.
-# Returns the counts reached, the entries, and the deferred windows' totals.
+# KEYS: the releases, the deferred counts, the counters, then the entries to read.
+# ARGV: the number of releases and of deferred counts, then per deferred count its
+# amount, its timeout and 1 for a lease, then per counter its timeout, its limit (-1:
+# none) and 1 for a lease. A release is a DECR, and a counter at zero dropped; a
+# missing counter (its lease expired) stays missing. A window's expiry is set only when
+# it has none (EXPIRE NX, on any Redis version); a lease is renewed, and one counted
+# over its limit taken back (a deferred one was granted: it stays counted). A deferred
+# amount of 0 (slots granted and given back before they were sent) only renews.
+# Returns the counts reached, the entries, and the deferred counts' totals.
 _COUNT_THEN_GET = """
 local function uncount(key)
   if redis.call('EXISTS', key) == 1 and redis.call('DECR', key) <= 0 then
@@ -127,11 +132,18 @@ local released, deferred = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 1, released do uncount(KEYS[i]) end
 local totals = {}
 for i = 1, deferred do
-  local key = KEYS[released + i]
-  totals[i] = redis.call('INCRBY', key, ARGV[2 * i + 1])
-  if redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ARGV[2 * i + 2]) end
+  local key, at = KEYS[released + i], 3 * i
+  if ARGV[at] == '0' then
+    totals[i] = tonumber(redis.call('GET', key) or '0')
+    if totals[i] > 0 then redis.call('EXPIRE', key, ARGV[at + 1]) end
+  else
+    totals[i] = redis.call('INCRBY', key, ARGV[at])
+    if ARGV[at + 2] == '1' or redis.call('TTL', key) == -1 then
+      redis.call('EXPIRE', key, ARGV[at + 1])
+    end
+  end
 end
-local first_key, first_arg = released + deferred, 2 + 2 * deferred
+local first_key, first_arg = released + deferred, 2 + 3 * deferred
 local counts = {}
 local n = (#ARGV - first_arg) / 3
 for i = 1, n do
@@ -164,8 +176,11 @@ RELEASE_DELAY = 0.02
 # so that a stream that just ended in another process never refuses anyone.
 RELEASES_SETTLED = 0.1
 # A rate window may be counted without a round trip (`count_then_get(may_defer=True)`)
-# while the user is under half its limit, for limits of at least this many requests ...
+# while the user is under half its limit, for limits of at least this many requests,
 DEFER_MIN_LIMIT = 100
+# and a stream slot taken while the user holds at most half the cap, for caps of at
+# least this many streams (the shipped cap is 16) ...
+DEFER_MIN_SLOTS = 8
 # ... when the entries asked for were read from Redis by this process less than this
 # many seconds ago (and not written by it since).
 ENTRY_TTL = 0.25
@@ -173,7 +188,7 @@ ENTRY_TTL = 0.25
 
 class _Pending:
     """What one process has yet to send to one Redis server: the stream slots it gave
-    back and the window counts it deferred. The next `count_then_get` that goes to Redis
+    back and the counts it deferred. The next `count_then_get` that goes to Redis
     carries them, else a sender thread (a greenlet under gevent) sends them `delay`
     seconds after the first was queued, or the process as it exits."""
 
@@ -186,40 +201,74 @@ class _Pending:
         self._delay = delay
         self._lock = threading.Lock()
         self._releases: list[str] = []
-        self._counts: dict[str, list[int]] = {}  # key -> [amount, timeout]
+        self._counts: dict[str, list[int]] = {}  # key -> [amount, timeout, 1 for a lease]
+        self._sending: dict[str, int] = {}  # key -> counts taken and not yet sent
+        self._held: dict[str, int] = {}  # key -> releases waiting for those
         self._queued = threading.Event()
         self._pid = 0  # the process whose sender runs
 
     def release(self, key: str) -> None:
         with self._lock:
             self._own()
+            pending = self._counts.get(key)
+            if pending is not None and pending[2] and pending[0] > 0:
+                # A slot given back before any count of its key was sent: one fewer
+                # is sent, and no release (the slots of a key are alike). At 0 the
+                # lease is still renewed, as every granted slot renews it.
+                pending[0] -= 1
+                return
+            if key in self._sending:  # after them: Redis drops a release it has no count for
+                self._held[key] = self._held.get(key, 0) + 1
+                return
             self._releases.append(key)
         self._queued.set()
 
-    def count(self, key: str, timeout: int) -> None:
+    def count(self, key: str, timeout: int, lease: bool = False) -> None:
         with self._lock:
             self._own()
-            self._counts.setdefault(key, [0, timeout])[0] += 1
+            self._counts.setdefault(key, [0, timeout, int(lease)])[0] += 1
         self._queued.set()
 
     def counted(self, key: str) -> int:
-        """This process's counts of `key` not sent yet."""
+        """This process's counts of `key` that Redis has not answered for yet."""
+        if self._pid != os.getpid():
+            return 0
         pending = self._counts.get(key)
-        return pending[0] if pending is not None and self._pid == os.getpid() else 0
+        return (pending[0] if pending is not None else 0) + self._sending.get(key, 0)
 
     def _own(self) -> None:
         if self._pid != os.getpid():  # first use, or a forked child: its own sender
             self._pid, self._releases, self._counts = os.getpid(), [], {}
+            self._sending, self._held = {}, {}
             threading.Thread(target=self._sender, name="redis-pending", daemon=True).start()
             atexit.register(self._send_queued)  # a worker stopping sends what it holds
 
     def take(self) -> tuple[list[str], dict[str, list[int]]]:
+        """What is queued, to send now; `sent` once Redis has answered (or never will)."""
         with self._lock:
             if self._pid != os.getpid():
                 return [], {}  # queued by the parent, which sends them
             taken = self._releases, self._counts
             self._releases, self._counts = [], {}
+            for key, (amount, *_) in taken[1].items():
+                self._sending[key] = self._sending.get(key, 0) + amount
         return taken
+
+    def sent(self, counts: dict[str, list[int]]) -> None:
+        """The counts from `take` are in Redis: the releases held for them may go."""
+        if not counts:
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                return
+            for key, (amount, *_) in counts.items():
+                left = self._sending.pop(key, 0) - amount
+                if left > 0:
+                    self._sending[key] = left
+                else:
+                    self._releases += [key] * self._held.pop(key, 0)
+        if self._releases:
+            self._queued.set()
 
     def _sender(self) -> None:
         while True:
@@ -236,10 +285,12 @@ class _Pending:
                 _unless_unreachable(lambda: self._send(releases, counts), None)
             except Exception:  # the sender goes on
                 logger.exception(
-                    "Could not send %s stream slot releases and %s window counts",
+                    "Could not send %s stream slot releases and %s counts",
                     len(releases),
-                    sum(amount for amount, _ in counts.values()),
+                    sum(amount for amount, *_ in counts.values()),
                 )
+            finally:
+                self.sent(counts)
 
 
 # Redis not answering, as opposed to answering with an error (which is raised).
@@ -308,8 +359,8 @@ class _Server:
         keys: list[str],
     ) -> tuple[list[int], list]:
         args: list[int] = [len(releases), len(deferred)]
-        for amount, timeout in deferred.values():
-            args += [amount, max(1, int(timeout))]
+        for amount, timeout, lease in deferred.values():
+            args += [amount, max(1, int(timeout)), lease]
         for count in counts:
             limit = -1 if count.limit is None else int(count.limit)
             args += [max(1, int(count.timeout)), limit, int(count.lease)]
@@ -319,11 +370,10 @@ class _Server:
         now = time.monotonic()
         if len(self.totals) > MAX_TOTALS:
             self.totals.clear()
-        for (key, (_, timeout)), total in zip(deferred.items(), totals, strict=True):
+        for (key, (_, timeout, _)), total in zip(deferred.items(), totals, strict=True):
             self.totals[key] = (int(total), now + timeout)
         for count, key, value in zip(counts, counter_keys, reached, strict=False):
-            if not count.lease:
-                self.totals[key] = (int(value), now + count.timeout)
+            self.totals[key] = (int(value), now + count.timeout)
         return [int(value) for value in reached], values
 
     def defer(
@@ -337,15 +387,18 @@ class _Server:
             return None
         reached = []
         for count, key in zip(counts, counter_keys, strict=True):
-            if count.lease or count.limit is None or count.limit < DEFER_MIN_LIMIT:
+            least = DEFER_MIN_SLOTS if count.lease else DEFER_MIN_LIMIT
+            if count.limit is None or count.limit < least:
                 return None
+            # A slot's total, as a window's, is what Redis last answered: the releases
+            # sent since are not taken off it, so it errs high (then Redis is asked).
             total, expires = self.totals.get(key, (0, now))
             estimate = (total if expires > now else 0) + self.pending.counted(key) + 1
             if estimate > count.limit // 2:
                 return None
             reached.append(estimate)
         for count, key in zip(counts, counter_keys, strict=True):
-            self.pending.count(key, count.timeout)
+            self.pending.count(key, count.timeout, count.lease)
         found = {key: copy[0] for key, copy in zip(keys, copies, strict=True)}
         return reached, {key: value for key, value in found.items() if value is not _MISSING}
 
@@ -411,7 +464,10 @@ class RedisCacheClient(django_redis.RedisCacheClient):
         if may_defer and (deferred := server.defer(counts, counter_keys, keys)) is not None:
             return deferred
         releases, pending = server.pending.take()
-        reached, values = server.run(releases, pending, counts, counter_keys, keys)
+        try:
+            reached, values = server.run(releases, pending, counts, counter_keys, keys)
+        finally:
+            server.pending.sent(pending)
         if len(values) < len(keys):  # a count passed its limit: nothing read
             return reached, {}
         loads = self._serializer.loads

@@ -3,9 +3,9 @@
 The counters are atomic with the cache backends of `lms.cache` (the shipped ones,
 `Counters`), and a media request's whole admission (its rate window, its stream
 slot and the cache entries its answer decides on) costs one round trip
-(`admit_media`), which also carries the slots this process gave back since; an
-offloaded one, far from its user's rate limit, none of its own (counted a moment
-later, with the next: `lms.cache`). Any other Django backend falls back to
+(`admit_media`), which also carries the slots this process gave back since; one far
+from its user's limits, none of its own (counted a moment later, with the next:
+`lms.cache`). Any other Django backend falls back to
 add/incr/touch/decr and get_many, which cost more trips.
 """
 
@@ -156,8 +156,8 @@ def admit_media(
     the throttle's `window` (429), then the stream `slot` (429; not taken when the
     window refused), then the cache entries `keys` its answer decides on."""
     counts = [count for count in (window and window.count, slot) if count is not None]
-    # Without a slot (an offloaded body), Redis may count the window a moment later.
-    reached, found = count_then_get(counts, keys, may_defer=slot is None)
+    # Far from both limits, Redis may count them a moment later (`lms.cache`).
+    reached, found = count_then_get(counts, keys, may_defer=True)
     if window is not None and reached[0] > window.count.limit:
         raise Throttled(wait=window.wait)
     if slot is None:

@@ -185,8 +185,8 @@ class MediaView(MediaAPIView):
     def admit(
         self, request: Request, obj: MediaObject, *, hold_slot: bool
     ) -> tuple[StreamSlot, dict]:
-        """After the access check, in one cache round trip (an offloaded body's, far from
-        its user's rate limit, usually none): the user's rate window, a slot among their
+        """After the access check, in one cache round trip (usually none while the user
+        is far from both limits): the user's rate window, a slot among their
         streams (offloaded bodies are nginx's: a slot would be released before its first
         byte) and the cache entries the answer decides on."""
         limit, lease = settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE

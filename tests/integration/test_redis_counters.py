@@ -10,7 +10,14 @@ import redis
 from django.core.cache import caches
 
 from lms import cache as cache_module
-from lms.cache import DEFER_MIN_LIMIT, ENTRY_TTL, RELEASE_DELAY, Count, _Pending
+from lms.cache import (
+    DEFER_MIN_LIMIT,
+    DEFER_MIN_SLOTS,
+    ENTRY_TTL,
+    RELEASE_DELAY,
+    Count,
+    _Pending,
+)
 from media_proxy.throttling import TooManyStreams, acquire_stream_slot, count_then_get
 from tests.wire import eventually
 
@@ -96,7 +103,7 @@ def test_a_window_far_from_its_limit_is_counted_without_a_round_trip(
     ]
     assert len(scripts_sent) == 1  # counted in the process, entries from its copies
     assert count_then_get([window], []) == ([12], {})  # the next script carries them
-    assert scripts_sent[-1][:4] == [0, 1, 10, 60]  # no releases; 10 counts of one window
+    assert scripts_sent[-1][:5] == [0, 1, 10, 60, 0]  # no releases; 10 counts of one window
     assert int(redis.Redis.from_url(redis_url).get(redis_cache.make_key("window"))) == 12
 
 
@@ -143,6 +150,76 @@ def test_deferred_counts_no_admission_takes_go_by_themselves(redis_cache, redis_
     server, key = redis.Redis.from_url(redis_url), redis_cache.make_key("window")
     assert eventually(lambda: server.get(key) == b"4", within=5, every=0.01)
     assert 0 < server.ttl(key) <= 60
+
+
+def test_a_slot_far_from_its_cap_is_taken_and_given_back_without_a_round_trip(
+    redis_cache, redis_url, scripts_sent
+):
+    window = Count("window", 60, limit=DEFER_MIN_LIMIT)
+    slot = Count("slots", 600, limit=DEFER_MIN_SLOTS, lease=True)
+    redis_cache.set("info", "size and ETag")
+    found = {"info": "size and ETag"}
+    assert count_then_get([window, slot], ["info"], may_defer=True) == ([1, 1], found)
+    assert len(scripts_sent) == 1  # nothing copied yet: Redis
+    assert [count_then_get([window, slot], ["info"], may_defer=True) for _ in range(3)] == [
+        ([n, n], found) for n in (2, 3, 4)
+    ]
+    redis_cache.uncount("slots")  # a stream ends: it cancels one of the three
+    assert len(scripts_sent) == 1
+    assert count_then_get([], []) == ([], {})  # the next script carries them
+    assert scripts_sent[-1] == [0, 2, 3, 60, 0, 2, 600, 1]  # no release; 3 windows, 2 slots
+    server = redis.Redis.from_url(redis_url)
+    assert int(server.get(redis_cache.make_key("window"))) == 4
+    slots = redis_cache.make_key("slots")
+    assert int(server.get(slots)) == 3
+    assert 590 < server.ttl(slots) <= 600  # a lease, renewed
+    server.expire(slots, 100)
+    assert count_then_get([window, slot], [], may_defer=True) == ([5, 4], {})
+    redis_cache.uncount("slots")  # granted and given back: the lease renewed, no more
+    count_then_get([], [])
+    assert scripts_sent[-1] == [0, 2, 1, 60, 0, 0, 600, 1]
+    assert int(server.get(slots)) == 3
+    assert 590 < server.ttl(slots) <= 600
+
+
+def test_past_half_its_cap_a_slot_is_taken_at_once_and_the_cap_holds(
+    redis_cache, redis_url, scripts_sent
+):
+    half = DEFER_MIN_SLOTS // 2
+    slot = Count("slots", 600, limit=DEFER_MIN_SLOTS, lease=True)
+    reached = [count_then_get([slot], [], may_defer=True)[0][0] for _ in range(DEFER_MIN_SLOTS)]
+    assert reached == list(range(1, DEFER_MIN_SLOTS + 1))
+    assert len(scripts_sent) == DEFER_MIN_SLOTS - half  # each past half, with those before
+    assert count_then_get([slot], [], may_defer=True)[0] == [DEFER_MIN_SLOTS + 1]  # refused
+    server = redis.Redis.from_url(redis_url)
+    assert int(server.get(redis_cache.make_key("slots"))) == DEFER_MIN_SLOTS
+    small = Count("small", 600, limit=DEFER_MIN_SLOTS - 1, lease=True)  # always exact
+    assert [count_then_get([small], [], may_defer=True)[0][0] for _ in range(2)] == [1, 2]
+    assert len(scripts_sent) == DEFER_MIN_SLOTS - half + 1 + 2
+
+
+def test_a_slot_given_back_while_its_count_is_on_its_way_reaches_redis_after_it(
+    redis_cache, redis_url, scripts_sent, monkeypatch
+):
+    slot = Count("slots", 600, limit=DEFER_MIN_SLOTS, lease=True)
+    count_then_get([slot], [], may_defer=True)  # counted in the process
+    server = redis_cache._cache.server()
+    run = server.run
+    ended = []
+
+    def run_while_the_stream_ends(*args):
+        if not ended:  # the script carrying the count is on its way ...
+            ended.append(True)
+            redis_cache.uncount("slots")  # ... when the stream ends ...
+            count_then_get([], [])  # ... and another admission's script goes first
+        return run(*args)
+
+    monkeypatch.setattr(server, "run", run_while_the_stream_ends)
+    count_then_get([], [])
+    key, client = redis_cache.make_key("slots"), redis.Redis.from_url(redis_url)
+    assert int(client.get(key)) == 1  # the release was held back, not dropped by Redis
+    count_then_get([], [])
+    assert not client.exists(key)  # given back: no slot kept for its 600 s lease
 
 
 @pytest.fixture(params=["lms.cache.RedisCache", "lms.cache.LocMemCache", "locmem"])

@@ -168,12 +168,45 @@ def test_queued_releases_and_counts_are_taken_once_or_sent_after_the_delay():
     pending.count("window", 60)
     pending.count("window", 60)
     assert pending.counted("window") == 2
-    assert pending.take() == (["a", "b"], {"window": [2, 60]})  # an admission carries them ...
+    assert pending.take() == (["a", "b"], {"window": [2, 60, 0]})  # an admission carries them ...
     assert pending.take() == ([], {})
+    assert pending.counted("window") == 2  # on their way: counted until Redis has them
+    pending.sent({"window": [2, 60, 0]})
     assert pending.counted("window") == 0
     pending.release("c")
     assert eventually(lambda: sent, within=5) == [(["c"], {})]  # ... else they go by themselves
     assert pending.take() == ([], {})
+
+
+def test_a_slot_given_back_before_its_count_was_sent_cancels_it():
+    pending = _Pending(lambda releases, counts: None, delay=60)
+    pending.count("slots", 600, lease=True)
+    pending.count("slots", 600, lease=True)
+    pending.release("slots")
+    assert pending.counted("slots") == 1
+    assert pending.take() == ([], {"slots": [1, 600, 1]})  # one count, no release
+    pending.count("slots", 600, lease=True)
+    pending.release("slots")
+    assert pending.take() == ([], {"slots": [0, 600, 1]})  # the lease renewed, no more
+
+
+def test_a_slot_given_back_while_its_count_is_on_its_way_waits_for_it():
+    pending = _Pending(lambda releases, counts: None, delay=60)
+    pending.count("slots", 600, lease=True)
+    _, on_its_way = pending.take()
+    pending.release("slots")
+    pending.release("other")
+    # Sent before its count, Redis would drop the release and keep the slot for 600 s.
+    assert pending.take() == (["other"], {})
+    pending.sent(on_its_way)
+    assert pending.take() == (["slots"], {})
+    pending.count("slots", 600, lease=True)
+    _, on_its_way = pending.take()
+    pending.release("slots")
+    pending.sent({})  # another admission's: nothing of this key
+    assert pending.take() == ([], {})
+    pending.sent(on_its_way)  # failed or answered: the release goes either way
+    assert pending.take() == (["slots"], {})
 
 
 def test_a_forked_child_leaves_its_parents_queue_to_the_parent():
@@ -185,7 +218,7 @@ def test_a_forked_child_leaves_its_parents_queue_to_the_parent():
     assert pending.take() == ([], {})
     assert pending.counted("parent's window") == 0
     pending.count("child's window", 60)
-    assert eventually(lambda: sent, within=5) == [([], {"child's window": [1, 60]})]
+    assert eventually(lambda: sent, within=5) == [([], {"child's window": [1, 60, 0]})]
 
 
 def test_a_send_that_fails_is_logged_and_the_sender_goes_on(caplog):
@@ -200,7 +233,7 @@ def test_a_send_that_fails_is_logged_and_the_sender_goes_on(caplog):
     pending = _Pending(send, delay=0.01)
     pending.release("lost")
     pending.count("window", 60)
-    text = "Could not send 1 stream slot releases and 1 window counts"
+    text = "Could not send 1 stream slot releases and 1 counts"
     assert eventually(lambda: text in caplog.text, within=5)
     pending.release("next")
     assert eventually(lambda: sent == ["failed", ["next"]], within=5)
@@ -217,7 +250,7 @@ def test_what_is_still_queued_when_the_process_exits_is_sent():
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stdout == "sent ['a', 'b'] {'w': [1, 60]}\n"
+    assert done.stdout == "sent ['a', 'b'] {'w': [1, 60, 0]}\n"
 
 
 @pytest.fixture
