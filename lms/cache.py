@@ -12,7 +12,7 @@ other cache call is Django's. What is added:
   reads entries, still in one round trip: a media request's whole admission.
 - Releases (`uncount`: a stream slot given back after its body) go to Redis with the
   process's next admission, in its round trip, or by themselves `RELEASE_DELAY` later
-  when no admission comes first: a streamed seek costs one round trip, not two. A
+  when no admission comes first: a streamed seek costs at most one round trip, not two. A
   slot refused is asked again once every release has had time to arrive
   (`wait_for_releases`): a stream that just ended never refuses the next.
 - Deferred counts (`count_then_get(may_defer=True)`, a media request's admission):
