@@ -2,11 +2,13 @@
 and concurrent streams per user, each answered 429 with Retry-After, and shared by two
 workers through a real Redis."""
 
+import time
+
 import pytest
 import redis
 import requests
 
-from lms.cache import DEFER_MIN_LIMIT
+from lms.cache import DEFER_MIN_LIMIT, DEFER_MIN_SLOTS
 from tests.conftest import lms_with, offload_with
 from tests.factories import assign, bearer, make_user, student_with_book
 from tests.wire import eventually, media_path, open_player
@@ -14,6 +16,7 @@ from tests.wire import eventually, media_path, open_player
 pytestmark = [pytest.mark.wire, pytest.mark.tools]
 
 RATE = 12
+SHIPPED_CAP = 16  # MEDIA_MAX_STREAMS_PER_USER's default (the tests' servers: 1000)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +111,43 @@ def test_concurrent_streams_per_user_are_capped(fresh_limits):
     assert seek().status_code == 206
     for stream in streams:
         stream.close()
+
+
+@pytest.fixture(scope="module")
+def shipped_cap(django_db_setup, dcs_server, redis_url, tmp_path_factory):
+    """Two workers with the shipped cap on streams, whose first half is taken in batches."""
+    yield from lms_with(
+        dcs_server,
+        tmp_path_factory,
+        "shipped-cap",
+        workers=2,
+        CACHE_URL=redis_url,
+        MEDIA_MAX_STREAMS_PER_USER=str(SHIPPED_CAP),
+    )
+
+
+def test_the_shipped_stream_cap_holds_with_slots_taken_in_batches(
+    shipped_cap, redis_url, transactional_db, dcs
+):
+    """Under half the cap, a worker takes a slot itself and Redis counts it a moment
+    later (RELEASE_DELAY); once the counts are in, the stream past the cap is refused."""
+    assert SHIPPED_CAP >= 2 * DEFER_MIN_SLOTS  # the first half is taken in batches
+    redis.Redis.from_url(redis_url).flushdb()
+    user, book = student_with_book()
+    path = media_path(book, "data/zeros-32m.bin")
+    players = [open_player(shipped_cap, path, bearer(user)) for _ in range(SHIPPED_CAP)]
+    assert [head for _, head in players] == [b"HTTP/1.1 200"] * SHIPPED_CAP
+    time.sleep(0.2)
+    _, refused = open_player(shipped_cap, path, bearer(user))
+    assert refused == b"HTTP/1.1 429"
+    players.pop()[0].close()  # a player went away: its slot comes back
+    assert eventually(
+        lambda: open_player(shipped_cap, path, bearer(user))[1] == b"HTTP/1.1 200",
+        within=10,
+        every=0.2,
+    )
+    for sock, _ in players:
+        sock.close()
 
 
 def test_token_endpoint_is_throttled_per_address(fresh_limits):
