@@ -255,7 +255,8 @@ class _Pending:
         return taken
 
     def sent(self, counts: dict[str, list[int]]) -> None:
-        """The counts from `take` are in Redis: the releases held for them may go."""
+        """The counts from `take` reached Redis, or never will: the releases held for
+        them may go."""
         if not counts:
             return
         with self._lock:

@@ -88,6 +88,7 @@ def test_offload_takes_dcs_from_its_base_url():
             {**STREAMING, "MEDIA_OFFLOAD_SECRET": SECRET, "DCS_BASE_URL": "dcs.example.org"},
             "DCS_BASE_URL must be an http:// or https:// URL",
         ),
+        ({**STREAMING, "GUNICORN_KEEPALIVE": "0"}, "GUNICORN_KEEPALIVE must be a whole number"),
     ],
 )
 def test_a_missing_or_wrong_value_is_one_clear_line(values, message):
@@ -186,3 +187,10 @@ def test_a_stream_cap_that_is_not_a_number_is_refused():
     values = {**STREAMING, "MEDIA_OFFLOAD_SECRET": SECRET, "DCS_BASE_URL": "http://dcs:8080"}
     with pytest.raises(RenderError, match="MEDIA_MAX_STREAMS_PER_USER"):
         render(TEMPLATE, {**values, "MEDIA_MAX_STREAMS_PER_USER": "lots"})
+
+
+@pytest.mark.parametrize(("keepalive", "timeout"), [(None, "4000ms"), ("2", "1600ms")])
+def test_nginx_drops_an_idle_connection_to_gunicorn_before_gunicorn_does(keepalive, timeout):
+    values = {**STREAMING, **({"GUNICORN_KEEPALIVE": keepalive} if keepalive else {})}
+    upstream = render(TEMPLATE, values).split("upstream lms_app {")[1].split("}")[0]
+    assert f"keepalive_timeout {timeout};" in upstream
