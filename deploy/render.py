@@ -66,6 +66,7 @@ DEFAULTS = {
     "MEDIA_SEND_TIMEOUT": str(timeouts.MEDIA_SEND_TIMEOUT),
     "STORE_SCHEME": "http",
     "LMS_READ_TIMEOUT": "60",  # seconds gunicorn may take to answer (then 504)
+    "KEEPALIVE_TIMEOUT": "75",  # seconds nginx keeps an idle client connection (its default)
     "GUNICORN_KEEPALIVE": "5",  # gunicorn's idle keep-alive, seconds (deploy/gunicorn.conf.py)
     "MEDIA_MAX_STREAMS_PER_USER": "16",  # the LMS's default (lms/settings.py)
     # Only --complete: where nginx keeps its files (Debian's layout).
@@ -170,8 +171,9 @@ def site_values(given: Mapping[str, str]) -> tuple[dict[str, str], dict[str, boo
     lacking = [name for name in ALWAYS_NEEDED if not values.get(name)]
     if lacking:
         raise RenderError(f"no value for {', '.join(lacking)}")
-    if not values["GUNICORN_KEEPALIVE"].isdigit() or int(values["GUNICORN_KEEPALIVE"]) < 1:
-        raise RenderError("GUNICORN_KEEPALIVE must be a whole number of seconds, 1 or more")
+    for name in ("KEEPALIVE_TIMEOUT", "GUNICORN_KEEPALIVE"):
+        if not values[name].isdigit() or int(values[name]) < 1:
+            raise RenderError(f"{name} must be a whole number of seconds, 1 or more")
     # nginx drops an idle connection to gunicorn before gunicorn closes it: a request
     # sent as gunicorn closes is reset, and nginx does not retry a POST (a 502).
     values["LMS_KEEPALIVE_TIMEOUT"] = f"{int(values['GUNICORN_KEEPALIVE']) * 800}ms"

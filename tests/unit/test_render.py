@@ -89,6 +89,7 @@ def test_offload_takes_dcs_from_its_base_url():
             "DCS_BASE_URL must be an http:// or https:// URL",
         ),
         ({**STREAMING, "GUNICORN_KEEPALIVE": "0"}, "GUNICORN_KEEPALIVE must be a whole number"),
+        ({**STREAMING, "KEEPALIVE_TIMEOUT": "10m"}, "KEEPALIVE_TIMEOUT must be a whole number"),
     ],
 )
 def test_a_missing_or_wrong_value_is_one_clear_line(values, message):
@@ -194,3 +195,12 @@ def test_nginx_drops_an_idle_connection_to_gunicorn_before_gunicorn_does(keepali
     values = {**STREAMING, **({"GUNICORN_KEEPALIVE": keepalive} if keepalive else {})}
     upstream = render(TEMPLATE, values).split("upstream lms_app {")[1].split("}")[0]
     assert f"keepalive_timeout {timeout};" in upstream
+
+
+@pytest.mark.parametrize(("given", "seconds"), [(None, 75), ("620", 620)])
+def test_nginx_keeps_an_idle_client_connection_as_long_as_asked(given, seconds):
+    """Behind a load balancer, longer than the balancer keeps its own (docs/deployment.md)."""
+    values = {**STREAMING, **({"KEEPALIVE_TIMEOUT": given} if given else {})}
+    for site in (render(TEMPLATE, values), render(TEMPLATE, {**values, **CERT})):
+        server = site.split("server_name lms.example.org;")[-1]  # the LMS's own server
+        assert server.count(f"keepalive_timeout {seconds}s;") == 1
