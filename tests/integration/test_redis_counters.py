@@ -222,6 +222,21 @@ def test_a_slot_given_back_while_its_count_is_on_its_way_reaches_redis_after_it(
     assert not client.exists(key)  # given back: no slot kept for its 600 s lease
 
 
+def test_slots_taken_and_given_back_by_many_threads_leave_none_behind(redis_cache, redis_url):
+    """Threads (a gthread worker) taking and giving back slots at once, some in batches,
+    some in Redis, with scripts in flight while others queue: none is left counted."""
+    slot = Count("slots", 600, limit=4 * DEFER_MIN_SLOTS, lease=True)
+
+    def stream(_):
+        if count_then_get([slot], [], may_defer=True)[0][0] <= slot.limit:
+            redis_cache.uncount("slots")
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        list(pool.map(stream, range(3000)))
+    server, key = redis.Redis.from_url(redis_url), redis_cache.make_key("slots")
+    assert eventually(lambda: not server.exists(key), within=5, every=0.05)
+
+
 @pytest.fixture(params=["lms.cache.RedisCache", "lms.cache.LocMemCache", "locmem"])
 def any_cache(request, settings, redis_url):
     """The shipped backends, and one without `Counters` (Django's calls, more trips)."""
