@@ -103,8 +103,9 @@ class Counters(Protocol):
         """Each count in turn, stopping after the first that passes its limit; then, when
         none did, the entries `keys` (as `get_many`). The counts reached, and the entries.
 
-        `may_defer`: a backend that counts over the network (Redis) may count rate
-        windows later and answer from entries it read a moment ago (`RedisCache`)."""
+        `may_defer`: a backend that counts over the network (Redis) may count windows
+        and stream slots later and answer from entries it read a moment ago
+        (`RedisCache`)."""
 
     def wait_for_releases(self) -> bool:
         """Return once every `uncount` made before, by any process, has taken effect;
@@ -338,14 +339,14 @@ _MISSING = object()  # an entry Redis did not have, in `_Server.copies`
 
 class _Server:
     """One process's client for one Redis server, and what the process keeps about it:
-    its counts and releases not sent yet, the window totals Redis last answered and
+    its counts and releases not sent yet, the counters' totals Redis last answered and
     copies of the entries last read for an admission."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self.script = client.register_script(_COUNT_THEN_GET)
         self.pending = _Pending(self._send_pending)
-        self.totals: dict[str, tuple[int, float]] = {}  # window -> (total, expires at)
+        self.totals: dict[str, tuple[int, float]] = {}  # counter -> (total, expires at)
         self.copies: dict[str, tuple[Any, float]] = {}  # entry -> (value, read at)
 
     def _send_pending(self, releases: list[str], counts: dict[str, list[int]]) -> None:
@@ -391,8 +392,8 @@ class _Server:
             least = DEFER_MIN_SLOTS if count.lease else DEFER_MIN_LIMIT
             if count.limit is None or count.limit < least:
                 return None
-            # A slot's total, as a window's, is what Redis last answered: the releases
-            # sent since are not taken off it, so it errs high (then Redis is asked).
+            # What Redis last answered; for a slot, the releases sent since are not
+            # taken off, so it errs high (then Redis is asked).
             total, expires = self.totals.get(key, (0, now))
             estimate = (total if expires > now else 0) + self.pending.counted(key) + 1
             if estimate > count.limit // 2:
@@ -415,7 +416,7 @@ class _Server:
             self.copies.pop(key, None)
 
 
-MAX_TOTALS = 20_000  # window totals one process keeps (then it starts over) ...
+MAX_TOTALS = 20_000  # counter totals one process keeps (then it starts over) ...
 MAX_COPIES = 10_000  # ... and entry copies
 
 # One per (server, options) per process: redis.Redis is thread-safe, its pool hands

@@ -5,8 +5,8 @@ The counters are atomic with the cache backends of `lms.cache` (the shipped ones
 slot and the cache entries its answer decides on) costs one round trip
 (`admit_media`), which also carries the slots this process gave back since; one far
 from its user's limits, none of its own (counted a moment later, with the next:
-`lms.cache`). Any other Django backend falls back to
-add/incr/touch/decr and get_many, which cost more trips.
+`lms.cache`). Any other Django backend falls back to add/incr/touch/decr and
+get_many, which cost more trips.
 """
 
 import contextlib

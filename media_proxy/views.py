@@ -186,9 +186,9 @@ class MediaView(MediaAPIView):
         self, request: Request, obj: MediaObject, *, hold_slot: bool
     ) -> tuple[StreamSlot, dict]:
         """After the access check, in one cache round trip (usually none while the user
-        is far from both limits): the user's rate window, a slot among their
-        streams (offloaded bodies are nginx's: a slot would be released before its first
-        byte) and the cache entries the answer decides on."""
+        is far from both limits): the user's rate window, a slot among their streams
+        (offloaded bodies are nginx's: a slot would be released before its first byte)
+        and the cache entries the answer decides on."""
         limit, lease = settings.MEDIA_MAX_STREAMS_PER_USER, settings.MEDIA_STREAM_LEASE
         return admit_media(
             MediaRateThrottle().window(request, self),
