@@ -75,7 +75,9 @@ FIGURE_NOTES = {
     "view's (what the targets judge); 'CPU' = the same share of requests per CPU second of "
     "the LMS's own processes (gunicorn, and nginx for the nginx rows), which the load "
     "clients' own CPU does not blur. 'redis/db' = redis-server and PostgreSQL CPU per request"
-    " (SQLite runs inside the workers).",
+    " (SQLite runs inside the workers). 'ms vs SQLite' (PostgreSQL rows) = the LMS's and"
+    " the database's CPU per request less the same row's on SQLite in the same run: what"
+    " its statements cost over SQLite's, which run inside the worker.",
     "6 upstreams": "figure 6, the last two SQLite rows: 64 KiB ranges by bearer from the"
     " emulator-backed gunicorn (DCS's object endpoint) and from the presigned one, each on"
     " its own gunicorn (2 x 128 threads, same settings), of the 300 KiB file (moto reads the"
@@ -355,8 +357,18 @@ def _versus(item: RequestCost, reference: RequestCost, name: str) -> str:
     )
 
 
+def _machine_cpu_ms(item: RequestCost) -> float:
+    return item.lms_cpu_ms + item.support_cpu_ms
+
+
 def requests_per_second(result: list[RequestCosts]) -> Section:
     rows, failed = [], False
+    sqlite = {
+        item.path: item
+        for costs in result
+        if costs.database == "SQLite" and not costs.missing
+        for item in costs.rows
+    }
     for costs in result:
         fig = f"6 per request, {costs.database}"
         if costs.missing:
@@ -375,6 +387,9 @@ def requests_per_second(result: list[RequestCosts]) -> Section:
                 shown = _versus(item, reference, "plain")
                 if item.role in ("streamed", "offloaded"):
                     shown += f", {item.per_second / me.per_second:.2f}x /me"
+                if costs.database != "SQLite" and target is not None and item.path in sqlite:
+                    extra = _machine_cpu_ms(item) - _machine_cpu_ms(sqlite[item.path])
+                    shown += f", {extra:+.2f} ms vs SQLite"
                 if item.role in ("endpoint", "presigned"):
                     shown += f", {_share(item.per_second, streamed.per_second)} from direct"
                 if item.role == "presigned" and endpoint is not None:
