@@ -249,11 +249,11 @@ class _Pending:
         with self._lock:
             if self._pid != os.getpid():
                 return [], {}  # queued by the parent, which sends them
-            taken = self._releases, self._counts
+            releases, counts = self._releases, self._counts
             self._releases, self._counts = [], {}
-            for key, (amount, *_) in taken[1].items():
+            for key, (amount, *_) in counts.items():
                 self._sending[key] = self._sending.get(key, 0) + amount
-        return taken
+        return releases, counts
 
     def sent(self, counts: dict[str, list[int]]) -> None:
         """The counts from `take` reached Redis, or never will: the releases held for
@@ -415,6 +415,11 @@ class _Server:
         for key in keys:
             self.copies.pop(key, None)
 
+    def clear(self) -> None:
+        """Everything kept of the server's data: it was emptied (`RedisCache.clear`)."""
+        self.copies.clear()
+        self.totals.clear()
+
 
 MAX_TOTALS = 20_000  # counter totals one process keeps (then it starts over) ...
 MAX_COPIES = 10_000  # ... and entry copies
@@ -562,9 +567,7 @@ class RedisCache(django_redis.RedisCache):
         return _unless_unreachable(partial(super().incr, key, delta, version), delta)
 
     def clear(self) -> bool:
-        server = self._cache.server()
-        server.copies.clear()
-        server.totals.clear()
+        self._cache.server().clear()
         return super().clear()
 
     def _forget(self, keys: list[Any], version: Any) -> None:
